@@ -1,0 +1,1 @@
+//! antisteal (work in progress).

@@ -1,0 +1,1 @@
+//! fileid (work in progress).

@@ -1,1 +1,19 @@
-//! http (work in progress).
+//! Small pure pieces of HTTP semantics, one module per concern, none of them
+//! doing I/O (module-behaviour.md §3, §7, §10, §11, §12; RFC 9110 §13, §14;
+//! RFC 6266).
+//!
+//! - [`query`]: libfastcommon's query-string parser (§3).
+//! - [`range`]: the `Range` header and its resolution against a size (§11).
+//! - [`multipart`]: `multipart/byteranges` framing, byte-exact (§11.4).
+//! - [`conditional`]: validators (ETag, Last-Modified) and precondition
+//!   evaluation (§7, RFC 9110 §13).
+//! - [`disposition`]: `Content-Disposition` from the `filename` parameter
+//!   (§10, RFC 6266).
+//! - [`flv`]: FLV pseudo-streaming with `start`/`end` (§12).
+
+pub mod conditional;
+pub mod disposition;
+pub mod flv;
+pub mod multipart;
+pub mod query;
+pub mod range;

@@ -1,0 +1,166 @@
+//! Command line (fixed: tools outside the project depend on it):
+//! `--config FILE`, `--check-config`, `--demo`, `--listen IP:PORT`,
+//! and `token FILE_ID [--ttl N]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// fdfs-httpd: serves FastDFS files over HTTP from this storage node.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// mod_fastdfs.conf to read.
+    #[arg(long, default_value = "/etc/fdfs/mod_fastdfs.conf")]
+    pub config: PathBuf,
+    /// Validate the configuration (and every file it names), then exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Serve a temporary demo store with sample files; needs no files.
+    #[arg(long)]
+    pub demo: bool,
+    /// Listen address (repeatable); overrides `listen` in the config.
+    #[arg(long)]
+    pub listen: Vec<SocketAddr>,
+    /// Subcommands.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a URL path with a valid anti-steal token for FILE_ID
+    /// (secret and ttl from the config's http.anti_steal.* keys).
+    Token {
+        /// File ID, e.g. group1/M00/00/00/xxx.jpg.
+        file_id: String,
+        /// Seconds the URL should stay valid (default: token_ttl).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Token { file_id, ttl }) = &cli.command {
+        return token(&cli, file_id, *ttl);
+    }
+    if cli.demo {
+        return crate::demo::main(&cli.listen);
+    }
+    let loaded = match Config::load(&cli.config) {
+        Ok(l) => l,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!(
+                "{}: {} problem(s); not starting",
+                cli.config.display(),
+                problems.len()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    if cli.check_config {
+        println!("{}: configuration OK", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let mut config = loaded.config;
+    if !cli.listen.is_empty() {
+        config.listen = cli.listen.clone();
+    }
+    crate::logging::init(config.log_level, config.log_filename.as_deref());
+    serve_until_signal(config)
+}
+
+/// Binds the configured listeners and serves until SIGTERM/SIGINT.
+pub fn serve_until_signal(config: Config) -> ExitCode {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.worker_threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        let mut listeners = Vec::new();
+        for addr in &config.listen {
+            match crate::server::bind(*addr) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    tracing::error!("cannot listen on {addr}: {e}");
+                    eprintln!("cannot listen on {addr}: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        let app = crate::state::App::new(config);
+        match crate::server::run(listeners, app, crate::signals::shutdown()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("server error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn token(cli: &Cli, file_id: &str, ttl: Option<u64>) -> ExitCode {
+    let loaded = match Config::load(&cli.config) {
+        Ok(l) => l,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let cfg = loaded.config;
+    let Some((group, remote)) = file_id.trim_start_matches('/').split_once('/') else {
+        eprintln!("FILE_ID must look like group1/M00/00/00/<name>");
+        return ExitCode::from(2);
+    };
+    let policy = cfg
+        .group(group)
+        .map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref());
+    let Some(policy) = policy else {
+        eprintln!(
+            "http.anti_steal.check_token is not enabled in {}",
+            cli.config.display()
+        );
+        return ExitCode::from(2);
+    };
+    let now = crate::handler::unix_now();
+    // A token is valid while now - ts <= token_ttl: shift ts so it lasts `ttl`.
+    let ttl = ttl.unwrap_or(policy.token_ttl) as i64;
+    let ts = now + ttl - policy.token_ttl as i64;
+    let token = crate::antisteal::token::sign(remote, &policy.secret_key, ts);
+    let path = if cfg.url_have_group_name {
+        format!("/{group}/{remote}")
+    } else {
+        format!("/{remote}")
+    };
+    println!("{path}?token={token}&ts={ts}");
+    eprintln!(
+        "valid until {}",
+        httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs((ts + policy.token_ttl as i64).max(0) as u64)
+        )
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,483 @@
+//! The request path, top to bottom, in the module's order
+//! (module-behaviour.md §1–§8): method, limits, Range syntax, URL → file ID,
+//! anti-steal token, store index, early 304, local lookup, then the
+//! not-local rules.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{
+    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, LAST_MODIFIED, LOCATION, RANGE,
+    SERVER,
+};
+use http::{Method, Request, Response, StatusCode};
+
+use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
+use crate::body::{self, Body, FileBody, Segment};
+use crate::config::{AntiSteal, Config, GroupConfig, ResponseMode};
+use crate::fileid::url::{normalize_path, split_target};
+use crate::fileid::{FileId, FileKind, Source};
+use crate::http::conditional::{self, Precondition};
+use crate::http::query::Query;
+use crate::http::range::{self, ByteRanges};
+use crate::resolve::{self, Decision, Facts};
+use crate::response::{self, SERVER_NAME};
+use crate::serve::{self, Ask, Entity};
+use crate::state::{App, State};
+use crate::store::{self, Lookup};
+
+/// Longest accepted path: FastDFS IDs are far shorter; the module's limit.
+const MAX_PATH: usize = 510;
+/// Longest accepted query (the module's 511-byte limit broke long
+/// `?filename=` values, user-voices #34).
+const MAX_QUERY: usize = 8192;
+
+/// Addresses of the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// Local (listening) address: its port is used for redirects.
+    pub local: SocketAddr,
+    /// Client address.
+    pub peer: SocketAddr,
+}
+
+/// How a request was answered (access log `served` field and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served from local disk (200/206/304/416...).
+    Local,
+    /// Answered 304 from the ID's validators before touching the disk.
+    NotModified,
+    /// Proxied from this peer.
+    Proxy(IpAddr),
+    /// Redirected (302).
+    Redirect,
+    /// 404 after the not-local rules.
+    NotFound,
+    /// Anti-steal token check failed.
+    TokenFail,
+    /// Refused before lookup (bad URL, bad Range, bad method, loop guard...).
+    Refused,
+    /// Local I/O error.
+    Error,
+}
+
+impl Outcome {
+    /// Short label for logs and metrics (`local`, `proxy:<peer>`, ...).
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Local => "local".into(),
+            Outcome::NotModified => "not_modified".into(),
+            Outcome::Proxy(ip) => format!("proxy:{ip}"),
+            Outcome::Redirect => "redirect".into(),
+            Outcome::NotFound => "not_found".into(),
+            Outcome::TokenFail => "token_fail".into(),
+            Outcome::Refused => "refused".into(),
+            Outcome::Error => "error".into(),
+        }
+    }
+}
+
+/// Handles one request. Never fails: every problem is an HTTP status.
+pub async fn handle<B>(app: Arc<App>, conn: ConnInfo, req: Request<B>) -> Response<Body> {
+    handle_outcome(app, conn, req).await.1
+}
+
+/// Like [`handle`], also saying how the request was answered.
+pub async fn handle_outcome<B>(
+    app: Arc<App>,
+    conn: ConnInfo,
+    req: Request<B>,
+) -> (Outcome, Response<Body>) {
+    let state = app.state();
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => {
+            tracing::warn!("{} {}: method not allowed", req.method(), req.uri());
+            return (Outcome::Refused, response::method_not_allowed());
+        }
+    };
+    let (outcome, r) = route(&app, &state, conn, &req, head).await;
+    (outcome, response::strip_body_for_head(head, r))
+}
+
+async fn route<B>(
+    app: &App,
+    state: &State,
+    conn: ConnInfo,
+    req: &Request<B>,
+    head: bool,
+) -> (Outcome, Response<Body>) {
+    let cfg = &state.config;
+    let uri = req.uri();
+    let raw_path = uri.path();
+    let raw_query = uri.query();
+    if raw_path.len() > MAX_PATH {
+        return (
+            Outcome::Refused,
+            refuse(StatusCode::BAD_REQUEST, uri, "path too long"),
+        );
+    }
+    if raw_query.is_some_and(|q| q.len() > MAX_QUERY) {
+        return (
+            Outcome::Refused,
+            refuse(StatusCode::URI_TOO_LONG, uri, "query too long"),
+        );
+    }
+
+    // §1.6: Range syntax is checked before the file ID is looked at.
+    let range_header = req.headers().get(RANGE);
+    let ranges: Option<ByteRanges> = match range_header.map(|v| range::parse_range(v.as_bytes())) {
+        None => None,
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            return (
+                Outcome::Refused,
+                refuse(e.status(), uri, &format!("bad Range header: {e:?}")),
+            )
+        }
+    };
+
+    // §2: URL → group + remote filename.
+    let path = match normalize_path(raw_path) {
+        Ok(p) => p,
+        Err(e) => return (Outcome::Refused, refuse(e.status(), uri, &format!("{e:?}"))),
+    };
+    let (url_group, remote) = match split_target(&path, cfg.url_have_group_name) {
+        Ok(t) => t,
+        Err(e) => return (Outcome::Refused, refuse(e.status(), uri, &format!("{e:?}"))),
+    };
+    let Some(group) = url_group.or_else(|| cfg.groups.first().map(|g| g.name.as_str())) else {
+        return (
+            Outcome::Refused,
+            refuse(StatusCode::BAD_REQUEST, uri, "no group name in url"),
+        );
+    };
+    let query = Query::parse(raw_query.unwrap_or(""));
+    let hosted = cfg.group(group);
+
+    // §4: anti-steal token, before the ID is parsed (module order).
+    if let Some(policy) = hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref()) {
+        if !bypassed(cfg, req) {
+            if let Err(why) = token_ok(policy, &query, remote) {
+                return (
+                    Outcome::TokenFail,
+                    token_failed(app, policy, why, uri, head),
+                );
+            }
+        }
+    }
+
+    // §2.8–2.11: the file ID itself.
+    let id = match FileId::parse(group, remote) {
+        Ok(id) => id,
+        Err(e) => {
+            return (
+                Outcome::Refused,
+                refuse(e.status(), uri, &format!("invalid file id: {e:?}")),
+            )
+        }
+    };
+    let store_path = match hosted {
+        Some(g) => match g.store_paths.get(usize::from(id.store_index())) {
+            Some(p) => Some(p),
+            None => {
+                return (
+                    Outcome::Refused,
+                    refuse(StatusCode::BAD_REQUEST, uri, "invalid store path index"),
+                )
+            }
+        },
+        None => None,
+    };
+
+    // §7: for normal/trunk files the validators come from the ID, so a
+    // matching conditional is answered before touching the disk (works
+    // even when the file is not local and its source is down).
+    let id_validators = match id.kind() {
+        FileKind::Normal | FileKind::Trunk(_) => id.size().map(|size| {
+            let enc = id.encoded();
+            (
+                conditional::etag_for_id(enc.crc32, size, enc.create_ts),
+                enc.create_ts,
+            )
+        }),
+        _ => None,
+    };
+    if let Some((etag, lm)) = &id_validators {
+        let star = req
+            .headers()
+            .get(http::header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == b"*");
+        if !star && conditional::evaluate(req.headers(), etag, *lm) == Precondition::NotModified {
+            let mut r = response::empty(StatusCode::NOT_MODIFIED);
+            r.headers_mut()
+                .insert(LAST_MODIFIED, conditional::http_date(*lm));
+            r.headers_mut().insert(http::header::ETAG, etag.clone());
+            return (Outcome::NotModified, r);
+        }
+    }
+
+    // §6: local lookup.
+    if let Some(sp) = store_path {
+        match store::lookup(&id, sp, &app.files) {
+            Ok(Lookup::Found(file)) => {
+                let (etag, last_modified) = match id_validators {
+                    Some(v) => v,
+                    None => (conditional::etag_for_meta(file.len, file.mtime), file.mtime),
+                };
+                let flv = cfg
+                    .flv_extension
+                    .as_deref()
+                    .is_some_and(|e| id.extension() == Some(e));
+                let ent = Entity {
+                    file,
+                    last_modified,
+                    etag,
+                    content_type: cfg.content_type(id.extension()),
+                    flv,
+                };
+                let boundary = micros_now().to_string();
+                let ask = Ask {
+                    headers: req.headers(),
+                    head,
+                    query: &query,
+                    range: ranges.as_ref(),
+                    range_header_present: range_header.is_some(),
+                    multi_range: cfg.multi_range_enabled,
+                    boundary: &boundary,
+                };
+                let (_, r) = serve::serve(ent, &ask);
+                return (Outcome::Local, r);
+            }
+            Ok(Lookup::Missing(miss)) => {
+                tracing::debug!(
+                    "{}: not local ({miss:?})",
+                    sp.join("data").join(id.true_filename()).display()
+                );
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{}: {e}",
+                    sp.join("data").join(id.true_filename()).display()
+                );
+                return (Outcome::Error, response::error(e.status()));
+            }
+        }
+    }
+
+    // §8: not local.
+    not_local(state, conn, &id, hosted, &path, raw_query, &query, uri)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn not_local(
+    state: &State,
+    conn: ConnInfo,
+    id: &FileId,
+    hosted: Option<&GroupConfig>,
+    path: &str,
+    raw_query: Option<&str>,
+    query: &Query,
+    uri: &http::Uri,
+) -> (Outcome, Response<Body>) {
+    let cfg = &state.config;
+    let source = source_addr(cfg, id);
+    let facts = Facts {
+        same_group: hosted.is_some(),
+        source,
+        source_is_local: source.is_some_and(|ip| state.is_local(ip)),
+        create_ts: id.encoded().create_ts,
+        now: unix_now(),
+        max_delay: cfg.storage_sync_file_max_delay,
+        redirected: query.has("redirect"),
+    };
+    match resolve::decide(&facts) {
+        Decision::NotFoundSourceIsLocal => (
+            Outcome::NotFound,
+            refuse(
+                StatusCode::NOT_FOUND,
+                uri,
+                "file not exist (source is this node)",
+            ),
+        ),
+        Decision::NotFoundTooOld => (
+            Outcome::NotFound,
+            refuse(
+                StatusCode::NOT_FOUND,
+                uri,
+                "file not exist (older than storage_sync_file_max_delay)",
+            ),
+        ),
+        Decision::LoopGuard => (
+            Outcome::Refused,
+            refuse(
+                StatusCode::BAD_REQUEST,
+                uri,
+                "redirect again (loop guard: the request was already forwarded once)",
+            ),
+        ),
+        Decision::UnknownSource => {
+            tracing::warn!(
+                "{uri}: can't get ip address of source storage id {}",
+                id.encoded().source
+            );
+            (Outcome::NotFound, response::error(StatusCode::NOT_FOUND))
+        }
+        Decision::Forward(_) if facts.source_is_local => (
+            Outcome::Refused,
+            refuse(
+                StatusCode::BAD_REQUEST,
+                uri,
+                "group is not hosted here and the decoded source is this node",
+            ),
+        ),
+        Decision::Forward(ip) => match cfg.response_mode {
+            ResponseMode::Redirect => (
+                Outcome::Redirect,
+                redirect(cfg, conn, ip, path, raw_query, query),
+            ),
+            ResponseMode::Proxy => (
+                Outcome::NotFound,
+                refuse(
+                    StatusCode::NOT_FOUND,
+                    uri,
+                    "file not local (proxy not available)",
+                ),
+            ),
+        },
+    }
+}
+
+fn redirect(
+    cfg: &Config,
+    conn: ConnInfo,
+    ip: IpAddr,
+    path: &str,
+    raw_query: Option<&str>,
+    query: &Query,
+) -> Response<Body> {
+    let port = cfg.peer_http_port.unwrap_or(conn.local.port());
+    let loc = resolve::redirect::location(
+        cfg.peer_scheme.as_str(),
+        ip,
+        port,
+        path,
+        raw_query,
+        !query.is_empty(),
+    );
+    tracing::debug!("redirect to {loc}");
+    let mut r = response::empty(StatusCode::FOUND);
+    match HeaderValue::from_str(&loc) {
+        Ok(v) => {
+            r.headers_mut().insert(LOCATION, v);
+            r.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            r
+        }
+        Err(_) => response::error(StatusCode::BAD_REQUEST),
+    }
+}
+
+/// Resolves the decoded source to an address (storage IDs through the
+/// ID table; the first, inner address, as the module).
+fn source_addr(cfg: &Config, id: &FileId) -> Option<IpAddr> {
+    match id.encoded().source {
+        Source::Ip(v4) => Some(IpAddr::V4(v4)),
+        Source::StorageId(n) => cfg
+            .storage_ids
+            .get(n)
+            .and_then(|e| e.hosts.first().copied()),
+    }
+}
+
+fn bypassed<B>(cfg: &Config, req: &Request<B>) -> bool {
+    match &cfg.bypass_header {
+        Some((name, value)) => req
+            .headers()
+            .get_all(name)
+            .iter()
+            .any(|v| v.as_bytes() == value.as_bytes()),
+        None => false,
+    }
+}
+
+fn token_ok(policy: &AntiSteal, query: &Query, remote: &str) -> Result<(), TokenFailure> {
+    let p = TokenPolicy {
+        secret: &policy.secret_key,
+        ttl: policy.token_ttl,
+        reject_ts_zero: policy.reject_ts_zero,
+        max_future_skew: policy.max_future_skew,
+    };
+    check_token(query.get("token"), query.get("ts"), remote, &p, unix_now())
+}
+
+/// §4.5: missing parameters → 400; a failed check → the fail file (200) or 400.
+#[cold]
+fn token_failed(
+    app: &App,
+    policy: &AntiSteal,
+    why: TokenFailure,
+    uri: &http::Uri,
+    head: bool,
+) -> Response<Body> {
+    tracing::warn!("check token fail, uri: {}, reason: {why}", uri.path());
+    let fail = match (&why, &policy.token_check_fail) {
+        (TokenFailure::Missing, _) | (_, None) => return response::error(StatusCode::BAD_REQUEST),
+        (_, Some(f)) => f,
+    };
+    let opened = app.files.open(&fail.path);
+    let Ok(c) = opened else {
+        tracing::error!(
+            "token_check_fail file {} cannot be read",
+            fail.path.display()
+        );
+        return response::error(StatusCode::BAD_REQUEST);
+    };
+    let fb = FileBody::new(
+        c.file,
+        vec![Segment::File {
+            offset: 0,
+            len: c.len,
+        }],
+    );
+    let len = fb.len();
+    let mut r = Response::new(if head { body::empty() } else { fb.boxed() });
+    let h = r.headers_mut();
+    h.insert(SERVER, SERVER_NAME);
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&fail.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(LAST_MODIFIED, conditional::http_date(0));
+    h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    r
+}
+
+/// Logs why and answers with `status`.
+#[cold]
+fn refuse(status: StatusCode, uri: &http::Uri, why: &str) -> Response<Body> {
+    if status.is_server_error() {
+        tracing::error!("{uri}: {why} -> {}", status.as_u16());
+    } else {
+        tracing::warn!("{uri}: {why} -> {}", status.as_u16());
+    }
+    response::error(status)
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn micros_now() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}

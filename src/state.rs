@@ -1,0 +1,70 @@
+//! Shared server state: the current configuration (swapped atomically on
+//! reload) and the caches that outlive a reload.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::net;
+use crate::store::OpenFileCache;
+
+/// Everything derived from one configuration. Immutable; replaced whole.
+#[derive(Debug)]
+pub struct State {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// This node's own addresses (a decoded source among them is "us").
+    pub local_ips: Vec<IpAddr>,
+}
+
+impl State {
+    /// Derives the runtime state from a configuration.
+    pub fn new(config: Config) -> Self {
+        let local_ips = net::local_addrs(
+            config.local_ip_addrs.as_deref(),
+            &config.if_alias_prefix,
+            &config.listen,
+        );
+        State {
+            config: Arc::new(config),
+            local_ips,
+        }
+    }
+
+    /// Whether `ip` is one of this node's addresses.
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.local_ips.contains(&net::canonical(ip))
+    }
+}
+
+/// Process-wide state shared by every connection.
+#[derive(Debug)]
+pub struct App {
+    /// Current state; requests take a snapshot, so a reload never changes
+    /// the rules under an in-flight request.
+    current: ArcSwap<State>,
+    /// Open descriptors of recently served files, kept across reloads.
+    pub files: OpenFileCache,
+}
+
+impl App {
+    /// Creates the shared state for `config`.
+    pub fn new(config: Config) -> Arc<Self> {
+        Arc::new(App {
+            current: ArcSwap::from_pointee(State::new(config)),
+            files: OpenFileCache::new(10_000),
+        })
+    }
+
+    /// A snapshot of the current state.
+    pub fn state(&self) -> Arc<State> {
+        self.current.load_full()
+    }
+
+    /// Swaps in a new configuration; in-flight requests keep the old one.
+    pub fn replace(&self, config: Config) {
+        self.current.store(Arc::new(State::new(config)));
+    }
+}

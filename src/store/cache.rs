@@ -1,0 +1,175 @@
+//! Open-file cache: keeps descriptors and metadata of recently served files
+//! so the hot path costs no `open`/`stat` (what nginx's `open_file_cache`
+//! does). FastDFS files are immutable except appenders, so an entry is
+//! trusted for [`OpenFileCache::TTL`] and then revalidated against the path
+//! (inode, size, mtime). Misses are never cached: a file that lands during
+//! replication lag is served as soon as it exists.
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A cached open file.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// The open descriptor, shared with in-flight responses.
+    pub file: Arc<File>,
+    /// Metadata at open (or last revalidation) time.
+    pub len: u64,
+    /// Modification time, Unix seconds.
+    pub mtime: i64,
+    ino: u64,
+    dev: u64,
+    checked: Instant,
+}
+
+/// Bounded map of path → open file.
+#[derive(Debug)]
+pub struct OpenFileCache {
+    /// Entries; the mutex is held only for map operations, never across I/O.
+    map: Mutex<HashMap<PathBuf, Cached>>,
+    /// Upper bound on cached descriptors, kept well under RLIMIT_NOFILE.
+    max: usize,
+}
+
+impl OpenFileCache {
+    /// How long an entry is trusted without looking at the path again.
+    pub const TTL: Duration = Duration::from_secs(1);
+
+    /// A cache holding at most `max` descriptors (0 disables caching).
+    pub fn new(max: usize) -> Self {
+        OpenFileCache {
+            map: Mutex::new(HashMap::new()),
+            max: max.min(fd_budget()),
+        }
+    }
+
+    /// Opens `path` (following symlinks) or returns the cached descriptor.
+    /// `meta` is the caller's fresh `stat` when it already has one.
+    pub fn open(&self, path: &Path) -> std::io::Result<Cached> {
+        let now = Instant::now();
+        if let Some(hit) = self.get(path) {
+            if now.duration_since(hit.checked) < Self::TTL {
+                return Ok(hit);
+            }
+            let meta = std::fs::metadata(path)?;
+            if meta.ino() == hit.ino && meta.dev() == hit.dev {
+                let fresh = Cached {
+                    len: meta.len(),
+                    mtime: meta.mtime(),
+                    checked: now,
+                    ..hit
+                };
+                self.put(path, fresh.clone());
+                return Ok(fresh);
+            }
+        }
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        let c = Self::entry(file, &meta, now);
+        if meta.is_file() {
+            self.put(path, c.clone());
+        }
+        Ok(c)
+    }
+
+    /// Drops the entry for `path` (after a failed validation).
+    pub fn forget(&self, path: &Path) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(path);
+        }
+    }
+
+    /// Number of cached descriptors.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn entry(file: File, meta: &Metadata, now: Instant) -> Cached {
+        Cached {
+            file: Arc::new(file),
+            len: meta.len(),
+            mtime: meta.mtime(),
+            ino: meta.ino(),
+            dev: meta.dev(),
+            checked: now,
+        }
+    }
+
+    fn get(&self, path: &Path) -> Option<Cached> {
+        self.map.lock().ok()?.get(path).cloned()
+    }
+
+    fn put(&self, path: &Path, c: Cached) {
+        if self.max == 0 {
+            return;
+        }
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= self.max && !m.contains_key(path) {
+                // Evict an arbitrary eighth: cheap, and good enough for a
+                // working set larger than the cache.
+                let drop: Vec<PathBuf> = m.keys().take(self.max / 8 + 1).cloned().collect();
+                for k in drop {
+                    m.remove(&k);
+                }
+            }
+            m.insert(path.to_path_buf(), c);
+        }
+    }
+}
+
+/// A quarter of the soft descriptor limit: the rest stays for sockets.
+fn fd_budget() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1024);
+    soft / 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_then_revalidate_after_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"one").unwrap();
+        let c = OpenFileCache::new(16);
+        assert_eq!(c.open(&p).unwrap().len, 3);
+        assert_eq!(c.len(), 1);
+        // Replaced by a new inode: after the TTL the new file is seen.
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, b"three").unwrap();
+        std::thread::sleep(OpenFileCache::TTL + Duration::from_millis(50));
+        assert_eq!(c.open(&p).unwrap().len, 5);
+    }
+
+    #[test]
+    fn misses_are_not_cached_and_bound_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OpenFileCache::new(4);
+        assert!(c.open(&dir.path().join("nope")).is_err());
+        assert!(c.is_empty());
+        for i in 0..20 {
+            let p = dir.path().join(format!("f{i}"));
+            std::fs::write(&p, b"x").unwrap();
+            c.open(&p).unwrap();
+            assert!(c.len() <= 4);
+        }
+    }
+}

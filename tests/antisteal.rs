@@ -10,10 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use fdfs_httpd::antisteal::token::sign;
-use support::{
-    bind_same_port, copy_tree, fixtures, jsonl, now, real_store, recorded_max_delay, set_mtime,
-    sha256, trunk_store, Resp, Server,
-};
+use support::{copy_tree, fixtures, jsonl, now, real_store, recorded_max_delay, Resp, Server};
 
 /// `get`/`request` with the future boxed: keeps each test's own future
 /// small (many awaits in one test overflow the test thread's stack in debug
@@ -473,5 +470,37 @@ http.anti_steal.secret_key={SECRET}\nhttp.anti_steal.token_ttl=900\n"
     assert!(loc.contains("redirect=1"), "Location {loc:?}");
     // A bad token is refused here, before any redirect.
     let bad = format!("/{ONLY_A}?token={}&ts={now}", sign(ONLY_A, SECRET, now));
+    assert_eq!(get(server.addr, &bad).await.status, 400);
+}
+
+#[test]
+fn worked_example_of_the_docs() {
+    let remote = "M00/00/00/wKgBZWVxYZqAJ8mXAAAK-QVmom4187.jpg";
+    assert_eq!(
+        sign(remote, SECRET, 1795602000),
+        "45d3d3dfb95c022428b61bb975d22d0a"
+    );
+    assert_eq!(
+        sign(&format!("group1/{remote}"), SECRET, 1795602000),
+        "d45d3aad12f48afda56c4be6b56d5e2b"
+    );
+}
+
+#[tokio::test]
+async fn urls_without_group_sign_the_path_after_the_slash() {
+    let n = node("").await;
+    let conf = std::fs::read_to_string(n._tmp.path().join("mod_fastdfs.conf"))
+        .unwrap()
+        .replace("url_have_group_name=true", "url_have_group_name=false");
+    let dir = n._tmp.path().join("nogroup");
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(&conf, &dir, "127.0.0.2").await;
+    let now = now();
+    let ok = format!(
+        "/{JPG_REMOTE}?token={}&ts={now}",
+        sign(JPG_REMOTE, SECRET, now)
+    );
+    assert_file(&get(server.addr, &ok).await, &n.store, "no group in url");
+    let bad = format!("/{JPG_REMOTE}?token={}&ts={now}", sign(JPG, SECRET, now));
     assert_eq!(get(server.addr, &bad).await.status, 400);
 }

@@ -7,10 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fdfs_httpd::http::conditional::{etag_for_meta, http_date};
-use support::{
-    bind_same_port, copy_tree, fixtures, jsonl, now, real_store, recorded_max_delay, set_mtime,
-    sha256, trunk_store, Resp, Server,
-};
+use support::{copy_tree, fixtures, now, real_store, set_mtime, Resp, Server};
 
 /// `get`/`request` with the future boxed: keeps each test's own future
 /// small (many awaits in one test overflow the test thread's stack in debug

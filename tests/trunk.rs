@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use fdfs_httpd::fileid::{BuildKind, IdBuilder, Source, TrunkSlot};
 use serde_json::Value;
 use support::{
-    bind_same_port, copy_tree, fixtures, jsonl, now, real_store, recorded_max_delay, set_mtime,
-    sha256, trunk_store, Resp, Server,
+    bind_same_port, fixtures, jsonl, recorded_max_delay, sha256, trunk_store, Resp, Server,
 };
 
 /// `get`/`request` with the future boxed: keeps each test's own future

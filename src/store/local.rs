@@ -88,7 +88,8 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-fn classify(e: io::Error) -> Result<Lookup, StoreError> {
+/// Maps an open/stat error: absent paths are "not local", the rest are errors.
+pub(super) fn classify(e: io::Error) -> Result<Lookup, StoreError> {
     match e.kind() {
         io::ErrorKind::NotFound => Ok(Lookup::Missing(Miss::NotFound)),
         io::ErrorKind::PermissionDenied => Err(StoreError::Forbidden(e)),

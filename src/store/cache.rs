@@ -1,9 +1,12 @@
 //! Open-file cache: keeps descriptors and metadata of recently served files
 //! so the hot path costs no `open`/`stat` (what nginx's `open_file_cache`
-//! does). FastDFS files are immutable except appenders, so an entry is
-//! trusted for [`OpenFileCache::TTL`] and then revalidated against the path
-//! (inode, size, mtime). Misses are never cached: a file that lands during
-//! replication lag is served as soon as it exists.
+//! does). An entry's descriptor is trusted for [`OpenFileCache::TTL`] and
+//! then revalidated against the path (inode, size, mtime); the store lookup
+//! (`local::open_inside`) also takes size and mtime from a fresh `fstat` on
+//! every request and reopens when the path names another inode, so growing
+//! appender files and replaced files are seen at once. Misses are never
+//! cached: a file that lands during replication lag is served as soon as it
+//! exists.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};

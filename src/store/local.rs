@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -87,7 +88,8 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-fn classify(e: io::Error) -> Result<Lookup, StoreError> {
+/// Maps an open/stat error: absent paths are "not local", the rest are errors.
+pub(super) fn classify(e: io::Error) -> Result<Lookup, StoreError> {
     match e.kind() {
         io::ErrorKind::NotFound => Ok(Lookup::Missing(Miss::NotFound)),
         io::ErrorKind::PermissionDenied => Err(StoreError::Forbidden(e)),
@@ -157,10 +159,26 @@ pub(super) fn open_inside(
     } else if !lmeta.is_file() {
         return Ok(Err(Miss::NotRegular));
     }
-    let c = cache.open(path)?;
-    if !c.file.metadata()?.is_file() {
+    // The cache may trust an entry for a moment; appender files grow in
+    // place, and a path may have been replaced, so size and mtime always
+    // come from a fresh `fstat` of the descriptor, checked against the path.
+    let mut c = cache.open(path)?;
+    let mut meta = c.file.metadata()?;
+    let now_at_path = if lmeta.file_type().is_symlink() {
+        std::fs::metadata(path)?
+    } else {
+        lmeta
+    };
+    if meta.ino() != now_at_path.ino() || meta.dev() != now_at_path.dev() {
+        cache.forget(path);
+        c = cache.open(path)?;
+        meta = c.file.metadata()?;
+    }
+    if !meta.is_file() {
         cache.forget(path);
         return Ok(Err(Miss::NotRegular));
     }
+    c.len = meta.len();
+    c.mtime = meta.mtime();
     Ok(Ok(c))
 }

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::cache::OpenFileCache;
-use super::local::{lookup_plain, open_inside, LocalFile, Lookup, Miss, StoreError};
+use super::local::{classify, lookup_plain, open_inside, LocalFile, Lookup, Miss, StoreError};
 use crate::fileid::{FileId, FileKind, TrunkSlot};
 
 /// Size of a slot header.
@@ -51,13 +51,7 @@ fn lookup_depth(
     let c = match open_inside(&path, data, cache) {
         Ok(Ok(c)) => c,
         Ok(Err(miss)) => return Ok(Lookup::Missing(miss)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Lookup::Missing(Miss::NotFound))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(StoreError::Forbidden(e))
-        }
-        Err(e) => return Err(StoreError::Io(e)),
+        Err(e) => return classify(e),
     };
     let mut header = [0u8; HEADER_LEN];
     let off = u64::from(slot.offset);
@@ -131,5 +125,52 @@ fn follow_link(
     match target.kind() {
         FileKind::Trunk(slot) => lookup_depth(&target, slot, data, cache, false),
         _ => lookup_plain(&target, data, cache),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pubC_3k` of the trunk fixture (README "Slot header").
+    #[test]
+    fn header_rebuilt_from_the_id_matches_the_recorded_bytes() {
+        let id = FileId::parse(
+            "group1",
+            "M00/00/00/oYYBAGsGvGKINmr9AAAMAOnzw3UAAAAAQAAAwAAAA0A807.txt",
+        )
+        .unwrap();
+        let FileKind::Trunk(slot) = id.kind() else {
+            panic!("not a trunk id");
+        };
+        assert_eq!(
+            (slot.trunk_id, slot.offset, slot.alloc_size),
+            (1, 768, 3328)
+        );
+        let mut want = vec![b'F'];
+        for w in [0x0000_0d00u32, 0x0000_0c00, 0xe9f3_c375, 0x6b06_bc62] {
+            want.extend_from_slice(&w.to_be_bytes());
+        }
+        want.extend_from_slice(b"807.txt");
+        assert_eq!(expected_header(&id, slot, b'F').to_vec(), want);
+        // The type byte is taken from disk; everything else from the ID.
+        want[0] = b'L';
+        assert_eq!(expected_header(&id, slot, b'L').to_vec(), want);
+    }
+
+    /// `pubC_zero`: size 0, crc 0, slot 0.
+    #[test]
+    fn header_of_the_empty_file() {
+        let id = FileId::parse(
+            "group1",
+            "M00/00/00/oYYBAGsGvGGIb70rAAAAAAAAAAAAAAAAQAAAAAAAAEA053.css",
+        )
+        .unwrap();
+        let FileKind::Trunk(slot) = id.kind() else {
+            panic!("not a trunk id");
+        };
+        let h = expected_header(&id, slot, b'F');
+        let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "460000010000000000000000006b06bc613035332e637373");
     }
 }

@@ -130,7 +130,13 @@ fn token(cli: &Cli, file_id: &str, ttl: Option<u64>) -> ExitCode {
         }
     };
     let cfg = loaded.config;
-    let Some((group, remote)) = file_id.trim_start_matches('/').split_once('/') else {
+    // "group1/M00/..." or, for url_have_group_name=false nodes, "M00/...".
+    let id = file_id.trim_start_matches('/');
+    let split = match id.split_once('/') {
+        Some((_, _)) if id.starts_with('M') => cfg.groups.first().map(|g| (g.name.as_str(), id)),
+        other => other,
+    };
+    let Some((group, remote)) = split else {
         eprintln!("FILE_ID must look like group1/M00/00/00/<name>");
         return ExitCode::from(2);
     };

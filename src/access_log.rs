@@ -73,7 +73,7 @@ pub fn protocol(v: Version) -> &'static str {
 /// characters and bytes ≥ 0x7F become `\xHH`.
 fn push_escaped(out: &mut String, b: &[u8]) {
     for &c in b {
-        if c == b'"' || c == b'\\' || c < 0x20 || c >= 0x7f {
+        if c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c) {
             let _ = write!(out, "\\x{c:02X}");
         } else {
             out.push(char::from(c));

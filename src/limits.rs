@@ -489,7 +489,7 @@ mod tests {
         let mut io = IdleIo::new(a, act.clone(), Some(Duration::from_millis(50)));
         let reader = tokio::spawn(async move {
             let mut buf = [0u8; 8];
-            io.read(&mut buf).await.map(|n| n)
+            io.read(&mut buf).await
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(guard);

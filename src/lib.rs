@@ -20,9 +20,14 @@
 //! - [`proto`]: the FastDFS tracker/storage wire protocol.
 //! - [`state`], [`net`], [`logging`], [`signals`]: shared state, local
 //!   addresses, the error log, process signals.
+//! - [`limits`], [`access_log`], [`metrics`], [`admin`], [`sdnotify`]:
+//!   per-client limits and idle timeout, the access log, Prometheus
+//!   metrics, the admin listener, systemd notification.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access_log;
+pub mod admin;
 pub mod antisteal;
 pub mod body;
 pub mod cli;
@@ -31,11 +36,14 @@ pub mod demo;
 pub mod fileid;
 pub mod handler;
 pub mod http;
+pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod proto;
 pub mod resolve;
 pub mod response;
+pub mod sdnotify;
 pub mod serve;
 pub mod server;
 pub mod signals;

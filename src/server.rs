@@ -15,7 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-use crate::handler::{self, ConnInfo};
+use crate::handler::ConnInfo;
 use crate::state::App;
 
 /// Binds a listening socket like nginx does (`SO_REUSEADDR`, backlog 1024).
@@ -42,6 +42,7 @@ pub async fn run(
     let cfg = app.state().config.clone();
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let ops = crate::admin::Ops::start(&app)?;
     // Caps open connections; a permit lives as long as its connection.
     let permits = Arc::new(Semaphore::new(
         cfg.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
@@ -85,6 +86,7 @@ pub async fn run(
         }));
     }
     shutdown.await;
+    ops.stopping();
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     let _ = stop_tx.send(true);
     for t in accept_tasks {
@@ -112,30 +114,37 @@ fn serve_connection(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let cfg = app.state().config.clone();
+    let activity = crate::limits::Activity::new();
+    let idle = (!cfg.keepalive_timeout.is_zero()).then_some(cfg.keepalive_timeout);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .max_buf_size(cfg.max_header_size.max(8192))
-        .keep_alive(true);
+        .keep_alive(idle.is_some());
     let builder = if cfg.http2_cleartext {
         builder
     } else {
         builder.http1_only()
     };
-    let app = app.clone();
+    let (app, app_svc, act) = (app.clone(), app.clone(), activity.clone());
     let svc = service_fn(move |req| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler::handle(app, info, req).await) }
+        let (app, act) = (app_svc.clone(), act.clone());
+        async move {
+            Ok::<_, std::convert::Infallible>(crate::access_log::serve(app, info, req, &act).await)
+        }
     });
-    let conn = builder
-        .serve_connection(TokioIo::new(tcp), svc)
-        .into_owned();
+    let io = crate::limits::IdleIo::new(tcp, activity.clone(), idle);
+    let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
     let fut = graceful.watch(conn);
     tokio::spawn(async move {
+        let _open = app.metrics.connection();
         if let Err(e) = fut.await {
             tracing::debug!("connection from {}: {e}", info.peer);
+        }
+        if activity.closed_idle() {
+            app.metrics.idle_closed();
         }
         drop(permit);
     });

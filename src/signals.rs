@@ -1,4 +1,5 @@
-//! Process signals: SIGTERM/SIGINT end the server gracefully.
+//! Process signals: SIGTERM/SIGINT end the server gracefully; SIGUSR1
+//! reopens the log files.
 
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn shutdown() {
@@ -15,5 +16,24 @@ pub async fn shutdown() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Reopens the error log and the current access log on every SIGUSR1
+/// (logrotate's `postrotate kill -USR1`), until the task is aborted.
+pub async fn reopen_logs_on_usr1(app: std::sync::Arc<crate::state::App>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        tracing::warn!("cannot install the SIGUSR1 handler; logs will not be reopened");
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        if let Err(e) = crate::logging::reopen() {
+            tracing::error!("reopening log_filename: {e}");
+        }
+        if let Err(e) = app.state().access_log.reopen() {
+            tracing::error!("reopening access_log: {e}");
+        }
+        tracing::info!("SIGUSR1: log files reopened");
     }
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::access_log::AccessLogger;
 use crate::config::Config;
+use crate::limits::RateLimiter;
+use crate::metrics::Metrics;
 use crate::net;
 use crate::store::OpenFileCache;
 
@@ -17,6 +20,10 @@ pub struct State {
     pub config: Arc<Config>,
     /// This node's own addresses (a decoded source among them is "us").
     pub local_ips: Vec<IpAddr>,
+    /// Per-client-IP request rate limit; `None` = unlimited.
+    pub limiter: Option<RateLimiter>,
+    /// The access log of this configuration.
+    pub access_log: AccessLogger,
 }
 
 impl State {
@@ -28,6 +35,8 @@ impl State {
             &config.listen,
         );
         State {
+            limiter: RateLimiter::from_config(&config),
+            access_log: AccessLogger::open(&config),
             config: Arc::new(config),
             local_ips,
         }
@@ -47,6 +56,8 @@ pub struct App {
     current: ArcSwap<State>,
     /// Open descriptors of recently served files, kept across reloads.
     pub files: OpenFileCache,
+    /// Counters for `/metrics`, kept across reloads.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -55,6 +66,7 @@ impl App {
         Arc::new(App {
             current: ArcSwap::from_pointee(State::new(config)),
             files: OpenFileCache::new(10_000),
+            metrics: Metrics::new(),
         })
     }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,10 @@ pub struct OpenFileCache {
     map: Mutex<HashMap<PathBuf, Cached>>,
     /// Upper bound on cached descriptors, kept well under RLIMIT_NOFILE.
     max: usize,
+    /// Opens answered from a cached descriptor.
+    hits: AtomicU64,
+    /// Opens that opened the file.
+    misses: AtomicU64,
 }
 
 impl OpenFileCache {
@@ -47,6 +52,8 @@ impl OpenFileCache {
         OpenFileCache {
             map: Mutex::new(HashMap::new()),
             max: max.min(fd_budget()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +63,7 @@ impl OpenFileCache {
         let now = Instant::now();
         if let Some(hit) = self.get(path) {
             if now.duration_since(hit.checked) < Self::TTL {
+                self.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(hit);
             }
             let meta = std::fs::metadata(path)?;
@@ -67,9 +75,11 @@ impl OpenFileCache {
                     ..hit
                 };
                 self.put(path, fresh.clone());
+                self.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(fresh);
             }
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let file = File::open(path)?;
         let meta = file.metadata()?;
         let c = Self::entry(file, &meta, now);
@@ -84,6 +94,16 @@ impl OpenFileCache {
         if let Ok(mut m) = self.map.lock() {
             m.remove(path);
         }
+    }
+
+    /// Opens answered from a cached descriptor since start.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Opens that had to open the file since start.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
     }
 
     /// Number of cached descriptors.
@@ -155,6 +175,9 @@ mod tests {
         let c = OpenFileCache::new(16);
         assert_eq!(c.open(&p).unwrap().len, 3);
         assert_eq!(c.len(), 1);
+        assert_eq!((c.hits(), c.misses()), (0, 1));
+        assert_eq!(c.open(&p).unwrap().len, 3);
+        assert_eq!((c.hits(), c.misses()), (1, 1));
         // Replaced by a new inode: after the TTL the new file is seen.
         std::fs::remove_file(&p).unwrap();
         std::fs::write(&p, b"three").unwrap();

@@ -1,0 +1,307 @@
+//! The admin listener (`admin_listen`, config-reference.md), separate from
+//! the public one so health checks and scrapes never compete with, or are
+//! exposed to, clients:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/live` | 200 while the process serves |
+//! | `/ready` | 200 when the config is loaded and every store path's `data` directory is readable, else 503 with the reasons |
+//! | `/metrics` | Prometheus text format ([`crate::metrics`]) |
+//! | `/status` | JSON: version, uptime, decoded config summary, known peers |
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, SERVER};
+use http::{Method, Request, Response, StatusCode};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::access_log::push_json_str;
+use crate::body::{self, Body};
+use crate::config::{AccessLog, Config, ResponseMode};
+use crate::response::{self, SERVER_NAME};
+use crate::state::{App, State};
+
+/// The operational tasks of a running server: the admin listener, log
+/// reopening on SIGUSR1, and systemd notification. Started by
+/// [`crate::server::run`] once the listeners are bound; dropping it stops
+/// the tasks.
+#[derive(Debug)]
+pub struct Ops {
+    admin: Option<JoinHandle<()>>,
+    usr1: JoinHandle<()>,
+}
+
+impl Ops {
+    /// Binds `admin_listen`, installs the SIGUSR1 handler and tells systemd
+    /// the server is ready.
+    pub fn start(app: &Arc<App>) -> io::Result<Self> {
+        let admin = spawn(app)?;
+        let usr1 = tokio::spawn(crate::signals::reopen_logs_on_usr1(app.clone()));
+        crate::sdnotify::ready();
+        Ok(Ops { admin, usr1 })
+    }
+
+    /// Tells systemd that shutdown started.
+    pub fn stopping(&self) {
+        crate::sdnotify::stopping();
+    }
+}
+
+impl Drop for Ops {
+    fn drop(&mut self) {
+        if let Some(a) = &self.admin {
+            a.abort();
+        }
+        self.usr1.abort();
+    }
+}
+
+/// Binds `admin_listen` when configured and serves it in a task until the
+/// handle is aborted.
+pub fn spawn(app: &Arc<App>) -> io::Result<Option<JoinHandle<()>>> {
+    let Some(addr) = app.state().config.admin_listen else {
+        return Ok(None);
+    };
+    let listener = crate::server::bind(addr).map_err(|e| {
+        tracing::error!("cannot listen on admin_listen {addr}: {e}");
+        e
+    })?;
+    tracing::info!("admin listening on {addr}");
+    Ok(Some(tokio::spawn(serve(listener, app.clone()))))
+}
+
+/// Accepts admin connections on `listener` forever.
+pub async fn serve(listener: TcpListener, app: Arc<App>) {
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!("admin accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(route(&app, &req)) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!("admin connection: {e}");
+            }
+        });
+    }
+}
+
+/// Answers one admin request.
+pub fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return response::method_not_allowed(),
+    };
+    let state = app.state();
+    let r = match req.uri().path() {
+        "/live" => text(StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
+        "/ready" => match ready(&state) {
+            Ok(()) => text(
+                StatusCode::OK,
+                "ready\n".into(),
+                "text/plain; charset=utf-8",
+            ),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                why.iter().fold(String::new(), |mut s, w| {
+                    let _ = writeln!(s, "{w}");
+                    s
+                }),
+                "text/plain; charset=utf-8",
+            ),
+        },
+        "/metrics" => text(
+            StatusCode::OK,
+            app.metrics
+                .render((app.files.hits(), app.files.misses(), app.files.len())),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        "/status" => text(StatusCode::OK, status_json(app, &state), "application/json"),
+        _ => response::error(StatusCode::NOT_FOUND),
+    };
+    response::strip_body_for_head(head, r)
+}
+
+fn text(status: StatusCode, body: String, ct: &'static str) -> Response<Body> {
+    let len = body.len();
+    let mut r = Response::new(body::full(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(SERVER, SERVER_NAME);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
+/// Readiness: every store path's `data` directory can be listed.
+pub fn ready(state: &State) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    for g in &state.config.groups {
+        for (i, sp) in g.store_paths.iter().enumerate() {
+            let data = sp.join("data");
+            if let Err(e) = std::fs::read_dir(&data) {
+                problems.push(format!("{} store_path{i} {}: {e}", g.name, data.display()));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// State of one known peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Peer address.
+    pub addr: IpAddr,
+    /// Health as known: `unknown` until a peer health table exists.
+    pub state: &'static str,
+    /// Successful fetches from it (proxy mode).
+    pub upstream_ok: u64,
+    /// Failed fetches from it.
+    pub upstream_failed: u64,
+}
+
+/// PEER-HEALTH HOOK: the peers `/status` reports. For now the configured
+/// `peer_ip_addrs` with state `unknown` and the upstream counters; the peer
+/// health table replaces the `state` here when it lands.
+pub fn known_peers(app: &App, cfg: &Config) -> Vec<PeerStatus> {
+    cfg.peer_ip_addrs
+        .iter()
+        .map(|&addr| {
+            let (ok, failed) = app.metrics.upstream_counts(addr);
+            PeerStatus {
+                addr,
+                state: "unknown",
+                upstream_ok: ok,
+                upstream_failed: failed,
+            }
+        })
+        .collect()
+}
+
+fn json_list<T: std::fmt::Display>(out: &mut String, items: impl IntoIterator<Item = T>) {
+    out.push('[');
+    for (i, it) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, it.to_string().as_bytes());
+    }
+    out.push(']');
+}
+
+fn json_opt<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// The `/status` document.
+pub fn status_json(app: &App, state: &State) -> String {
+    let c = &state.config;
+    let mut o = String::with_capacity(1024);
+    o.push_str("{\"version\":");
+    push_json_str(&mut o, env!("CARGO_PKG_VERSION").as_bytes());
+    let _ = write!(
+        o,
+        ",\"pid\":{},\"uptime_seconds\":{},\"open_connections\":{},\"config\":{{\"listen\":",
+        std::process::id(),
+        app.metrics.uptime().as_secs(),
+        app.metrics.open_connections()
+    );
+    json_list(&mut o, &c.listen);
+    o.push_str(",\"tls_listen\":");
+    json_list(&mut o, &c.tls_listen);
+    o.push_str(",\"admin_listen\":");
+    match c.admin_listen {
+        Some(a) => push_json_str(&mut o, a.to_string().as_bytes()),
+        None => o.push_str("null"),
+    }
+    let _ = write!(
+        o,
+        ",\"response_mode\":\"{}\",\"url_have_group_name\":{},\"storage_sync_file_max_delay\":{},\"use_storage_id\":{},\"anti_steal\":{},\"groups\":[",
+        match c.response_mode {
+            ResponseMode::Proxy => "proxy",
+            ResponseMode::Redirect => "redirect",
+        },
+        c.url_have_group_name,
+        c.storage_sync_file_max_delay,
+        c.use_storage_id,
+        c.anti_steal.is_some(),
+    );
+    for (i, g) in c.groups.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        o.push_str("{\"name\":");
+        push_json_str(&mut o, g.name.as_bytes());
+        o.push_str(",\"store_paths\":");
+        json_list(&mut o, g.store_paths.iter().map(|p| p.display()));
+        let _ = write!(o, ",\"anti_steal\":{}}}", g.anti_steal.is_some());
+    }
+    o.push_str("],\"local_ips\":");
+    json_list(&mut o, &state.local_ips);
+    o.push_str(",\"limits\":{\"rate_limit_per_ip\":");
+    json_opt(&mut o, c.rate_limit_per_ip);
+    o.push_str(",\"rate_limit_burst\":");
+    json_opt(&mut o, c.rate_limit_burst);
+    o.push_str(",\"max_connections\":");
+    json_opt(&mut o, c.max_connections);
+    o.push_str(",\"max_proxy_per_peer\":");
+    json_opt(&mut o, c.max_proxy_per_peer);
+    let _ = write!(
+        o,
+        ",\"header_read_timeout\":{},\"max_header_size\":{},\"keepalive_timeout\":{},\"shutdown_grace\":{}}},\"trusted_proxies\":",
+        c.header_read_timeout.as_secs_f64(),
+        c.max_header_size,
+        c.keepalive_timeout.as_secs_f64(),
+        c.shutdown_grace.as_secs_f64(),
+    );
+    json_list(&mut o, &c.trusted_proxies);
+    o.push_str(",\"access_log\":");
+    let al = match &c.access_log {
+        AccessLog::Off => "off".to_owned(),
+        AccessLog::Stderr => "stderr".to_owned(),
+        AccessLog::File(p) => p.display().to_string(),
+    };
+    push_json_str(&mut o, al.as_bytes());
+    o.push_str("},\"peers\":[");
+    for (i, p) in known_peers(app, c).iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(
+            o,
+            "{{\"addr\":\"{}\",\"state\":\"{}\",\"upstream_ok\":{},\"upstream_failed\":{}}}",
+            p.addr, p.state, p.upstream_ok, p.upstream_failed
+        );
+    }
+    o.push_str("]}");
+    o
+}

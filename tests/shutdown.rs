@@ -1,0 +1,125 @@
+//! Graceful shutdown and systemd notification (issue 5 items 6 and 7), on
+//! the real binary: SIGTERM stops accepting, a slow large download in
+//! flight completes in full, the process exits 0; `NOTIFY_SOCKET` receives
+//! `READY=1` after binding and `STOPPING=1` on SIGTERM.
+
+mod ops_common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use ops_common::*;
+
+const BIG: usize = 32 * 1024 * 1024;
+
+#[test]
+fn sigterm_finishes_inflight_download_then_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store(tmp.path(), &[BIG]);
+    let c = conf(&st, "shutdown_grace = 30s");
+    let mut b = Binary::start(tmp.path(), &c, "127.0.0.51", &[]);
+    let (url, want) = &st.files[0];
+
+    let mut s = TcpStream::connect(b.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {url} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::with_capacity(BIG + 1024);
+    let mut buf = vec![0u8; 256 * 1024];
+    let n = s.read(&mut buf).unwrap();
+    got.extend_from_slice(&buf[..n]);
+
+    b.signal("TERM");
+    let t0 = Instant::now();
+    // New connections are refused soon after the signal.
+    let mut refused = false;
+    while t0.elapsed() < Duration::from_secs(5) {
+        if TcpStream::connect(b.addr).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(refused, "listener still accepting after SIGTERM");
+
+    // Keep reading slowly: the download outlives the signal by seconds.
+    let mut slept = Duration::ZERO;
+    loop {
+        let n = s.read(&mut buf).expect("download continues");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if slept < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+            slept += Duration::from_millis(20);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60));
+    }
+    let head = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head_text = String::from_utf8_lossy(&got[..head]).to_string();
+    assert!(head_text.starts_with("HTTP/1.1 200"), "{head_text}");
+    assert_eq!(got.len() - head, want.len(), "download complete");
+    assert!(got[head..] == want[..], "download intact");
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "the download did not outlive the signal"
+    );
+    let status = b
+        .wait(Duration::from_secs(10))
+        .expect("exits after the drain");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn shutdown_grace_bounds_the_drain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store(tmp.path(), &[BIG]);
+    let c = conf(&st, "shutdown_grace = 1s");
+    let mut b = Binary::start(tmp.path(), &c, "127.0.0.52", &[]);
+    let mut s = TcpStream::connect(b.addr).unwrap();
+    write!(s, "GET {} HTTP/1.1\r\nHost: x\r\n\r\n", st.files[0].0).unwrap();
+    let mut buf = [0u8; 1024];
+    let _ = s.read(&mut buf).unwrap();
+    // A client that stops reading cannot hold the process past the grace.
+    let t0 = Instant::now();
+    b.signal("INT");
+    let status = b
+        .wait(Duration::from_secs(10))
+        .expect("exits after the grace");
+    assert!(status.success(), "{status}");
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+}
+
+#[test]
+fn sd_notify_ready_and_stopping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store(tmp.path(), &[10]);
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let c = conf(&st, "");
+    let mut b = Binary::start(
+        tmp.path(),
+        &c,
+        "127.0.0.53",
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("READY=1 within 20 s");
+    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
+    assert!(
+        msg.lines()
+            .any(|l| l == format!("MAINPID={}", b.child.id())),
+        "{msg}"
+    );
+    // READY came after binding: the listener accepts.
+    assert!(TcpStream::connect(b.addr).is_ok());
+    b.signal("TERM");
+    let n = sock.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(b.wait(Duration::from_secs(10)).unwrap().success());
+}

@@ -47,15 +47,21 @@ pub struct App {
     current: ArcSwap<State>,
     /// Open descriptors of recently served files, kept across reloads.
     pub files: OpenFileCache,
+    /// Not-local machinery (tracker view, peer health, proxy client), kept
+    /// across reloads.
+    pub lag: crate::resolve::Lag,
 }
 
 impl App {
     /// Creates the shared state for `config`.
     pub fn new(config: Config) -> Arc<Self> {
-        Arc::new(App {
+        let app = Arc::new(App {
             current: ArcSwap::from_pointee(State::new(config)),
             files: OpenFileCache::new(10_000),
-        })
+            lag: crate::resolve::Lag::default(),
+        });
+        crate::resolve::cluster::spawn_refresher(&app);
+        app
     }
 
     /// A snapshot of the current state.

@@ -102,7 +102,11 @@ async fn serve(mut s: TcpStream, reqs: Arc<Mutex<Vec<String>>>) {
             .to_string();
         let body_of = |b: &'static str| if is_head { "" } else { b };
         let reply: Vec<u8> = if !target.contains(FAKE_FILE) {
-            format!("HTTP/1.1 404 Not Found\r\n{COMMON}Content-Length: 9\r\n\r\n{}", body_of("not found")).into_bytes()
+            format!(
+                "HTTP/1.1 404 Not Found\r\n{COMMON}Content-Length: 9\r\n\r\n{}",
+                body_of("not found")
+            )
+            .into_bytes()
         } else {
             match mode.as_str() {
                 "500" => format!("HTTP/1.1 500 Internal Server Error\r\n{COMMON}Content-Length: 5\r\n\r\n{}", body_of("error")).into_bytes(),

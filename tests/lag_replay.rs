@@ -6,9 +6,9 @@
 //! Each case runs in its recorded context (response modes, which HTTP
 //! servers were up). Deliberate differences are listed in `DEVIATIONS`.
 
-mod support;
 #[path = "lag_fake_http.rs"]
 mod fake_http;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -184,8 +184,8 @@ fn compare(c: &Value, got: &Resp, port: u16, problems: &mut Vec<String>) {
     if !(200..300).contains(&status) && status != 304 && !proxied_fake {
         return;
     }
-    let multipart = rec_header(c, "content-type")
-        .is_some_and(|v| v.starts_with("multipart/byteranges"));
+    let multipart =
+        rec_header(c, "content-type").is_some_and(|v| v.starts_with("multipart/byteranges"));
     let mut names = vec![
         "Content-Type",
         "Content-Length",

@@ -429,7 +429,10 @@ mod tests {
             196,
             "as recorded for p_range_multi_onlyA_B"
         );
-        assert_eq!(content_type.unwrap(), "multipart/byteranges; boundary=1795602202955932");
+        assert_eq!(
+            content_type.unwrap(),
+            "multipart/byteranges; boundary=1795602202955932"
+        );
         let bad = range::parse_range(b"bytes=400-").unwrap().unwrap();
         assert_eq!(
             plan(350, &etag(), 1, &want(&h, &q, Some(&bad), false)),

@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_fdfs::{StorageSpec, TrackerSpec};
@@ -39,6 +39,7 @@ fn only_a_bytes() -> Vec<u8> {
     std::fs::read(fixtures().join("real/storageA").join(ONLY_A_REL)).unwrap()
 }
 
+#[allow(clippy::too_many_arguments)]
 /// A node: store snapshot `store` ("A" or "B") served on listener `l`.
 async fn node(
     tmp: &Path,
@@ -108,7 +109,7 @@ async fn proxy_keep_alive_two_requests_on_one_connection() {
         let r = get_on(&mut s, b.addr, ONLY_A).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, want);
-        assert!(r.header("connection").is_none_or(|v| v != "close"));
+        assert_ne!(r.header("connection").as_deref(), Some("close"));
     }
     assert!(t0.elapsed() < Duration::from_secs(3), "keep-alive stalled");
     // filename= and HEAD through the proxy.
@@ -693,6 +694,3 @@ async fn tracker_down_at_start_still_serves() {
         "config peers apply while the tracker is down"
     );
 }
-
-#[allow(dead_code)]
-fn _unused(_: PathBuf) {}

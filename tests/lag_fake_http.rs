@@ -114,7 +114,7 @@ async fn serve(mut s: TcpStream, reqs: Arc<Mutex<Vec<String>>>) {
                 "chunked" => format!("HTTP/1.1 200 OK\r\n{COMMON}Transfer-Encoding: chunked\r\n\r\n{}", if is_head { "" } else { "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n" }).into_bytes(),
                 "abort" => {
                     let mut v = format!("HTTP/1.1 200 OK\r\n{COMMON}Content-Length: 100000\r\n\r\n").into_bytes();
-                    v.extend(std::iter::repeat_n(b'x', 1000));
+                    v.extend_from_slice(&[b'x'; 1000]);
                     let _ = s.write_all(&v).await;
                     let _ = s.flush().await;
                     tokio::time::sleep(Duration::from_millis(50)).await;

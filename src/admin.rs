@@ -184,9 +184,8 @@ pub struct PeerStatus {
     pub upstream_failed: u64,
 }
 
-/// PEER-HEALTH HOOK: the peers `/status` reports. For now the configured
-/// `peer_ip_addrs` with state `unknown` and the upstream counters; the peer
-/// health table replaces the `state` here when it lands.
+/// The peers `/status` reports: the configured `peer_ip_addrs`, their
+/// circuit-breaker state and the upstream counters.
 pub fn known_peers(app: &App, cfg: &Config) -> Vec<PeerStatus> {
     cfg.peer_ip_addrs
         .iter()
@@ -194,7 +193,11 @@ pub fn known_peers(app: &App, cfg: &Config) -> Vec<PeerStatus> {
             let (ok, failed) = app.metrics.upstream_counts(addr);
             PeerStatus {
                 addr,
-                state: "unknown",
+                state: if app.lag.peers.allows(addr) {
+                    "up"
+                } else {
+                    "circuit_open"
+                },
                 upstream_ok: ok,
                 upstream_failed: failed,
             }

@@ -133,7 +133,9 @@ fn token(cli: &Cli, file_id: &str, ttl: Option<u64>) -> ExitCode {
     // "group1/M00/..." or, for url_have_group_name=false nodes, "M00/...".
     let id = file_id.trim_start_matches('/');
     let split = match id.split_once('/') {
-        Some((first, _)) if is_store_dir(first) => cfg.groups.first().map(|g| (g.name.as_str(), id)),
+        Some((first, _)) if is_store_dir(first) => {
+            cfg.groups.first().map(|g| (g.name.as_str(), id))
+        }
         other => other,
     };
     let Some((group, remote)) = split else {

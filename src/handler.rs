@@ -8,20 +8,19 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{
-    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, LAST_MODIFIED, LOCATION, RANGE,
-    SERVER,
+    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, LAST_MODIFIED, RANGE, SERVER,
 };
 use http::{Method, Request, Response, StatusCode};
 
 use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
 use crate::body::{self, Body, FileBody, Segment};
-use crate::config::{AntiSteal, Config, GroupConfig, ResponseMode};
+use crate::config::{AntiSteal, Config, GroupConfig};
 use crate::fileid::url::{normalize_path, split_target};
-use crate::fileid::{FileId, FileKind, Source};
+use crate::fileid::{FileId, FileKind};
 use crate::http::conditional::{self, Precondition};
 use crate::http::query::Query;
 use crate::http::range::{self, ByteRanges};
-use crate::resolve::{self, Decision, Facts};
+use crate::resolve;
 use crate::response::{self, SERVER_NAME};
 use crate::serve::{self, Ask, Entity};
 use crate::state::{App, State};
@@ -269,11 +268,26 @@ async fn route<B>(
     }
 
     // §8: not local.
-    not_local(state, conn, &id, hosted, &path, raw_query, &query, uri)
+    not_local(
+        app,
+        state,
+        conn,
+        &id,
+        hosted,
+        &path,
+        raw_query,
+        &query,
+        req,
+        head,
+        ranges.as_ref(),
+    )
+    .await
 }
 
+/// §8: not local; the rules and the redirect/proxy live in [`resolve`].
 #[allow(clippy::too_many_arguments)]
-fn not_local(
+async fn not_local<B>(
+    app: &App,
     state: &State,
     conn: ConnInfo,
     id: &FileId,
@@ -281,116 +295,24 @@ fn not_local(
     path: &str,
     raw_query: Option<&str>,
     query: &Query,
-    uri: &http::Uri,
+    req: &Request<B>,
+    head: bool,
+    ranges: Option<&ByteRanges>,
 ) -> (Outcome, Response<Body>) {
-    let cfg = &state.config;
-    let source = source_addr(cfg, id);
-    let facts = Facts {
-        same_group: hosted.is_some(),
-        source,
-        source_is_local: source.is_some_and(|ip| state.is_local(ip)),
-        create_ts: id.encoded().create_ts,
-        now: unix_now(),
-        max_delay: cfg.storage_sync_file_max_delay,
-        redirected: query.has("redirect"),
-    };
-    match resolve::decide(&facts) {
-        Decision::NotFoundSourceIsLocal => (
-            Outcome::NotFound,
-            refuse(
-                StatusCode::NOT_FOUND,
-                uri,
-                "file not exist (source is this node)",
-            ),
-        ),
-        Decision::NotFoundTooOld => (
-            Outcome::NotFound,
-            refuse(
-                StatusCode::NOT_FOUND,
-                uri,
-                "file not exist (older than storage_sync_file_max_delay)",
-            ),
-        ),
-        Decision::LoopGuard => (
-            Outcome::Refused,
-            refuse(
-                StatusCode::BAD_REQUEST,
-                uri,
-                "redirect again (loop guard: the request was already forwarded once)",
-            ),
-        ),
-        Decision::UnknownSource => {
-            tracing::warn!(
-                "{uri}: can't get ip address of source storage id {}",
-                id.encoded().source
-            );
-            (Outcome::NotFound, response::error(StatusCode::NOT_FOUND))
-        }
-        Decision::Forward(_) if facts.source_is_local => (
-            Outcome::Refused,
-            refuse(
-                StatusCode::BAD_REQUEST,
-                uri,
-                "group is not hosted here and the decoded source is this node",
-            ),
-        ),
-        Decision::Forward(ip) => match cfg.response_mode {
-            ResponseMode::Redirect => (
-                Outcome::Redirect,
-                redirect(cfg, conn, ip, path, raw_query, query),
-            ),
-            ResponseMode::Proxy => (
-                Outcome::NotFound,
-                refuse(
-                    StatusCode::NOT_FOUND,
-                    uri,
-                    "file not local (proxy not available)",
-                ),
-            ),
-        },
-    }
-}
-
-fn redirect(
-    cfg: &Config,
-    conn: ConnInfo,
-    ip: IpAddr,
-    path: &str,
-    raw_query: Option<&str>,
-    query: &Query,
-) -> Response<Body> {
-    let port = cfg.peer_http_port.unwrap_or(conn.local.port());
-    let loc = resolve::redirect::location(
-        cfg.peer_scheme.as_str(),
-        ip,
-        port,
+    let nl = resolve::NotLocal {
+        id,
+        hosted: hosted.is_some(),
         path,
         raw_query,
-        !query.is_empty(),
-    );
-    tracing::debug!("redirect to {loc}");
-    let mut r = response::empty(StatusCode::FOUND);
-    match HeaderValue::from_str(&loc) {
-        Ok(v) => {
-            r.headers_mut().insert(LOCATION, v);
-            r.headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-            r
-        }
-        Err(_) => response::error(StatusCode::BAD_REQUEST),
-    }
-}
-
-/// Resolves the decoded source to an address (storage IDs through the
-/// ID table; the first, inner address, as the module).
-fn source_addr(cfg: &Config, id: &FileId) -> Option<IpAddr> {
-    match id.encoded().source {
-        Source::Ip(v4) => Some(IpAddr::V4(v4)),
-        Source::StorageId(n) => cfg
-            .storage_ids
-            .get(n)
-            .and_then(|e| e.hosts.first().copied()),
-    }
+        query,
+        headers: req.headers(),
+        head,
+        ranges,
+        range_header_present: req.headers().contains_key(RANGE),
+        local_port: conn.local.port(),
+        uri: req.uri(),
+    };
+    resolve::not_local(app, state, &nl).await
 }
 
 fn bypassed<B>(cfg: &Config, req: &Request<B>) -> bool {

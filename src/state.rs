@@ -58,16 +58,22 @@ pub struct App {
     pub files: OpenFileCache,
     /// Counters for `/metrics`, kept across reloads.
     pub metrics: Metrics,
+    /// Not-local machinery (tracker view, peer health, proxy client), kept
+    /// across reloads.
+    pub lag: crate::resolve::Lag,
 }
 
 impl App {
     /// Creates the shared state for `config`.
     pub fn new(config: Config) -> Arc<Self> {
-        Arc::new(App {
+        let app = Arc::new(App {
             current: ArcSwap::from_pointee(State::new(config)),
             files: OpenFileCache::new(10_000),
             metrics: Metrics::new(),
-        })
+            lag: crate::resolve::Lag::default(),
+        });
+        crate::resolve::cluster::spawn_refresher(&app);
+        app
     }
 
     /// A snapshot of the current state.

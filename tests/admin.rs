@@ -140,7 +140,7 @@ async fn live_metrics_and_status() {
         serde_json::Value::Null
     );
     assert_eq!(v["peers"][0]["addr"], "127.0.0.2");
-    assert_eq!(v["peers"][0]["state"], "unknown");
+    assert_eq!(v["peers"][0]["state"], "up");
     assert_eq!(v["peers"][0]["upstream_ok"], 1);
     assert_eq!(v["peers"][0]["upstream_failed"], 1);
 

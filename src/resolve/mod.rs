@@ -1,7 +1,461 @@
-//! When a file is not local: decide between 404, the loop guard, a
-//! redirect and a proxy (module-behaviour.md §8).
+//! When a file is not local (module-behaviour.md §8, §9): decide between
+//! 404, the loop guard, a redirect and a proxy, and carry out the last two.
+//!
+//! Beyond the module: only known group members are contacted or redirected
+//! to ([`members`]); when the source fails, the group's other live peers are
+//! tried, fastest first, behind a circuit breaker ([`peers`]); the proxy is
+//! HTTP/1.1 ([`proxy`]) and/or the FastDFS storage protocol
+//! ([`storage_fetch`]), in `proxy_via` order; tracker parameters and the
+//! group's storage list are refreshed in the background ([`cluster`]).
 
+pub mod cluster;
 pub mod decision;
+pub mod members;
+pub mod peers;
+pub mod proxy;
 pub mod redirect;
+pub mod storage_fetch;
 
 pub use decision::{decide, Decision, Facts};
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{HeaderValue, CONTENT_LENGTH, LOCATION};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::body::Body;
+use crate::config::{Config, ProxyVia, ResponseMode, Scheme, StorageIds, DEFAULT_STORAGE_PORT};
+use crate::fileid::{FileId, FileKind, Source};
+use crate::handler::Outcome;
+use crate::http::conditional;
+use crate::http::query::Query;
+use crate::http::range::ByteRanges;
+use crate::response;
+use crate::state::{App, State};
+use members::{Candidate, Known, Role};
+
+/// Why one attempt at a peer did not produce the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The peer does not have the file (404, or the loop guard's 400 from a
+    /// peer that is not the source).
+    NotHere,
+    /// Connection refused/reset, malformed answer, or the peer is skipped
+    /// because its circuit is open.
+    Unreachable,
+    /// Connect or response head took too long.
+    Timeout,
+    /// `max_proxy_per_peer` requests to the peer are already in flight.
+    Busy,
+    /// The transport cannot reach this peer (HTTPS peers need TLS).
+    Unsupported,
+}
+
+impl Failure {
+    /// The status answered when this is the deciding failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::NotHere => StatusCode::NOT_FOUND,
+            Failure::Unreachable | Failure::Unsupported => StatusCode::BAD_GATEWAY,
+            Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A transport failure counts against the peer's circuit breaker.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Failure::Unreachable | Failure::Timeout)
+    }
+}
+
+/// The overall failure after every candidate failed: 404 when every peer
+/// said it does not have the file, else 503 if one was saturated, else 504
+/// if one timed out, else 502 (also with no candidate at all).
+pub fn combine(failures: &[Failure]) -> Failure {
+    if !failures.is_empty() && failures.iter().all(|f| *f == Failure::NotHere) {
+        return Failure::NotHere;
+    }
+    for f in [Failure::Busy, Failure::Timeout] {
+        if failures.contains(&f) {
+            return f;
+        }
+    }
+    Failure::Unreachable
+}
+
+/// Not-local state kept for the process lifetime (across reloads).
+#[derive(Debug, Default)]
+pub struct Lag {
+    /// Tracker parameters and group storages.
+    pub cluster: cluster::Cluster,
+    /// Peer health, latency and concurrency slots.
+    pub peers: peers::PeerTable,
+    /// Pooled HTTP client to peers.
+    pub http: proxy::HttpProxy,
+}
+
+/// A well-formed request for a file that is not on local disk.
+#[derive(Debug)]
+pub struct NotLocal<'a> {
+    /// The file.
+    pub id: &'a FileId,
+    /// The URL's group is hosted here.
+    pub hosted: bool,
+    /// Normalised (decoded) path.
+    pub path: &'a str,
+    /// Raw query.
+    pub raw_query: Option<&'a str>,
+    /// Parsed query.
+    pub query: &'a Query,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// HEAD request.
+    pub head: bool,
+    /// Parsed Range header.
+    pub ranges: Option<&'a ByteRanges>,
+    /// A Range header was present.
+    pub range_header_present: bool,
+    /// Local port of the accepted connection.
+    pub local_port: u16,
+    /// The request URI (logs).
+    pub uri: &'a http::Uri,
+}
+
+/// Resolves the decoded source to an address (storage IDs through the ID
+/// table; the first, inner address, as the module).
+pub fn source_addr(ids: &StorageIds, id: &FileId) -> Option<IpAddr> {
+    match id.encoded().source {
+        Source::Ip(v4) => Some(IpAddr::V4(v4)),
+        Source::StorageId(n) => ids.get(n).and_then(|e| e.hosts.first().copied()),
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Logs why and answers with `status`.
+#[cold]
+fn refuse(status: StatusCode, uri: &http::Uri, why: &str) -> Response<Body> {
+    if status.is_server_error() {
+        tracing::error!("{uri}: {why} -> {}", status.as_u16());
+    } else {
+        tracing::warn!("{uri}: {why} -> {}", status.as_u16());
+    }
+    response::error(status)
+}
+
+/// The answer for a file that is not local (§8 table, then redirect or
+/// proxy with the member check and failover).
+pub async fn not_local(app: &App, state: &State, req: &NotLocal<'_>) -> (Outcome, Response<Body>) {
+    let cfg = &state.config;
+    let uri = req.uri;
+    let view = app.lag.cluster.view();
+    let eff = view.effective(cfg);
+    let source = source_addr(&eff.storage_ids, req.id);
+    let facts = Facts {
+        same_group: req.hosted,
+        source,
+        source_is_local: source.is_some_and(|ip| state.is_local(ip)),
+        create_ts: req.id.encoded().create_ts,
+        now: unix_now(),
+        max_delay: eff.max_delay,
+        redirected: req.query.has("redirect"),
+    };
+    let ip = match decide(&facts) {
+        Decision::NotFoundSourceIsLocal => {
+            return (
+                Outcome::NotFound,
+                refuse(
+                    StatusCode::NOT_FOUND,
+                    uri,
+                    "file not exist (source is this node)",
+                ),
+            )
+        }
+        Decision::NotFoundTooOld => {
+            return (
+                Outcome::NotFound,
+                refuse(
+                    StatusCode::NOT_FOUND,
+                    uri,
+                    "file not exist (older than storage_sync_file_max_delay)",
+                ),
+            )
+        }
+        Decision::LoopGuard => {
+            return (
+                Outcome::Refused,
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    uri,
+                    "redirect again (loop guard: the request was already forwarded once)",
+                ),
+            )
+        }
+        Decision::UnknownSource => {
+            tracing::warn!(
+                "{uri}: can't get ip address of source storage id {}",
+                req.id.encoded().source
+            );
+            return (Outcome::NotFound, response::error(StatusCode::NOT_FOUND));
+        }
+        Decision::Forward(_) if facts.source_is_local => {
+            return (
+                Outcome::Refused,
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    uri,
+                    "group is not hosted here and the decoded source is this node",
+                ),
+            )
+        }
+        Decision::Forward(ip) => ip,
+    };
+    let known = Known {
+        group: req.id.group(),
+        peer_ip_addrs: &cfg.peer_ip_addrs,
+        storage_ids: &eff.storage_ids,
+        tracker: view.groups.get(req.id.group()).map(Vec::as_slice),
+    };
+    if !known.is_member(ip) {
+        tracing::warn!(
+            "{uri}: decoded source {ip} is not a known member of {} \
+             (peer_ip_addrs, storage_ids, tracker); not contacted -> 404",
+            req.id.group()
+        );
+        return (Outcome::NotFound, response::error(StatusCode::NOT_FOUND));
+    }
+    let port = cfg.peer_http_port.unwrap_or(req.local_port);
+    match cfg.response_mode {
+        ResponseMode::Redirect => (Outcome::Redirect, redirect(cfg, ip, port, req)),
+        ResponseMode::Proxy => match forward(app, state, &known, ip, port, req).await {
+            Ok((peer, r)) => (Outcome::Proxy(peer), r),
+            Err(f) => {
+                let status = f.status();
+                let outcome = if status == StatusCode::NOT_FOUND {
+                    Outcome::NotFound
+                } else {
+                    Outcome::Error
+                };
+                (
+                    outcome,
+                    refuse(status, uri, &format!("no peer could serve it ({f:?})")),
+                )
+            }
+        },
+    }
+}
+
+/// A clean 302 to the source (§8.1 with the replacement notes).
+fn redirect(cfg: &Config, ip: IpAddr, port: u16, req: &NotLocal<'_>) -> Response<Body> {
+    let loc = redirect::location(
+        cfg.peer_scheme.as_str(),
+        ip,
+        port,
+        req.path,
+        req.raw_query,
+        !req.query.is_empty(),
+    );
+    tracing::debug!("redirect to {loc}");
+    let mut r = response::empty(StatusCode::FOUND);
+    match HeaderValue::from_str(&loc) {
+        Ok(v) => {
+            r.headers_mut().insert(LOCATION, v);
+            r.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            r
+        }
+        Err(_) => response::error(StatusCode::BAD_REQUEST),
+    }
+}
+
+/// Tries the source, then the other live peers, each over the `proxy_via`
+/// transports in order, until one answers.
+async fn forward(
+    app: &App,
+    state: &State,
+    known: &Known<'_>,
+    source: IpAddr,
+    http_port: u16,
+    req: &NotLocal<'_>,
+) -> Result<(IpAddr, Response<Body>), Failure> {
+    let cfg = &state.config;
+    let lag = &app.lag;
+    let cands = members::candidates(
+        known,
+        source,
+        |ip| state.is_local(ip),
+        |ip| lag.peers.latency(ip),
+    );
+    let target = redirect::target(req.path, req.raw_query, !req.query.is_empty());
+    let mut failures = Vec::new();
+    for c in &cands {
+        if !lag.peers.allows(c.ip) {
+            tracing::debug!("peer {}: circuit open, skipped", c.ip);
+            failures.push(Failure::Unreachable);
+            continue;
+        }
+        let mut permit = match lag.peers.permit(c.ip, cfg.max_proxy_per_peer) {
+            Ok(p) => p,
+            Err(_) => {
+                tracing::warn!("peer {}: max_proxy_per_peer reached", c.ip);
+                failures.push(Failure::Busy);
+                continue;
+            }
+        };
+        for via in &cfg.proxy_via {
+            let started = Instant::now();
+            let res = match via {
+                ProxyVia::Http => via_http(app, cfg, c, http_port, &target, req, &mut permit).await,
+                ProxyVia::Storage => via_storage(cfg, c, req, &mut permit).await,
+            };
+            match res {
+                Ok(r) => {
+                    lag.peers.success(c.ip, started.elapsed());
+                    app.metrics.record_upstream(c.ip, started.elapsed(), true);
+                    if c.role == Role::Peer {
+                        tracing::info!("{}: served by failover peer {} ({via:?})", req.uri, c.ip);
+                    }
+                    return Ok((c.ip, r));
+                }
+                Err(f) => {
+                    tracing::debug!("{}: peer {} via {via:?}: {f:?}", req.uri, c.ip);
+                    app.metrics
+                        .record_upstream(c.ip, started.elapsed(), f == Failure::NotHere);
+                    if f.is_transport() {
+                        lag.peers.failure(c.ip);
+                    } else if f == Failure::NotHere {
+                        lag.peers.success(c.ip, started.elapsed());
+                    }
+                    failures.push(f);
+                    if f == Failure::NotHere {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Err(combine(&failures))
+}
+
+async fn via_http(
+    app: &App,
+    cfg: &Config,
+    c: &Candidate,
+    port: u16,
+    target: &str,
+    req: &NotLocal<'_>,
+    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<Response<Body>, Failure> {
+    if cfg.peer_scheme == Scheme::Https {
+        tracing::error!(
+            "peer {}: peer_scheme=https needs a TLS client, not available for proxying; use proxy_via=storage or response_mode=redirect",
+            c.ip
+        );
+        return Err(Failure::Unsupported);
+    }
+    let ask = proxy::Ask {
+        head: req.head,
+        target,
+        headers: req.headers,
+        bypass: cfg.bypass_header.as_ref().map(|(n, _)| n),
+    };
+    let resp = app
+        .lag
+        .http
+        .send(
+            SocketAddr::new(c.ip, port),
+            &ask,
+            cfg.connect_timeout,
+            cfg.network_timeout,
+        )
+        .await?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND
+        || (status == StatusCode::BAD_REQUEST && c.role == Role::Peer)
+    {
+        return Err(Failure::NotHere);
+    }
+    Ok(proxy::relay(resp, cfg.network_timeout, permit.take()))
+}
+
+async fn via_storage(
+    cfg: &Config,
+    c: &Candidate,
+    req: &NotLocal<'_>,
+    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<Response<Body>, Failure> {
+    let id = req.id;
+    let port = c
+        .storage_port
+        .or_else(|| cfg.group(id.group()).map(|g| g.storage_server_port))
+        .unwrap_or(DEFAULT_STORAGE_PORT);
+    let src = storage_fetch::Source {
+        addr: SocketAddr::new(c.ip, port),
+        group: id.group().to_string(),
+        remote: id.remote().to_string(),
+        connect_timeout: cfg.connect_timeout,
+        network_timeout: cfg.network_timeout,
+    };
+    let validators = match id.kind() {
+        FileKind::Normal | FileKind::Trunk(_) => id.size().map(|size| {
+            let enc = id.encoded();
+            (
+                conditional::etag_for_id(enc.crc32, size, enc.create_ts),
+                enc.create_ts,
+            )
+        }),
+        _ => None,
+    };
+    let boundary = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+        .to_string();
+    let want = storage_fetch::Want {
+        headers: req.headers,
+        query: req.query,
+        range: req.ranges,
+        range_header_present: req.range_header_present,
+        multi_range: cfg.multi_range_enabled,
+        flv: cfg
+            .flv_extension
+            .as_deref()
+            .is_some_and(|e| id.extension() == Some(e)),
+        content_type: cfg.content_type(id.extension()),
+        boundary: &boundary,
+    };
+    storage_fetch::fetch(src, validators, &want, req.head, permit.take()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_statuses() {
+        assert_eq!(Failure::NotHere.status(), StatusCode::NOT_FOUND);
+        assert_eq!(Failure::Unreachable.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(Failure::Unsupported.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(Failure::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(Failure::Busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Failure::Timeout.is_transport());
+        assert!(Failure::Unreachable.is_transport());
+        assert!(!Failure::NotHere.is_transport());
+        assert!(!Failure::Busy.is_transport());
+    }
+
+    #[test]
+    fn combined_failure() {
+        use Failure::*;
+        assert_eq!(combine(&[]), Unreachable);
+        assert_eq!(combine(&[NotHere, NotHere]), NotHere);
+        assert_eq!(combine(&[NotHere, Unreachable]), Unreachable);
+        assert_eq!(combine(&[Unreachable, Timeout]), Timeout);
+        assert_eq!(combine(&[Timeout, Busy, NotHere]), Busy);
+        assert_eq!(combine(&[Unsupported]), Unreachable);
+    }
+}

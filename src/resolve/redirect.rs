@@ -35,7 +35,14 @@ pub fn location(
         s.push(':');
         s.push_str(&port.to_string());
     }
-    s.push_str(&percent_encode_path(path));
+    s.push_str(&target(path, query, has_params));
+    s
+}
+
+/// The request target sent to a peer, `<path>?<query>&redirect=1`, with
+/// the same rules as [`location`] (also used by the proxy).
+pub fn target(path: &str, query: Option<&str>, has_params: bool) -> String {
+    let mut s = percent_encode_path(path);
     match query {
         Some(q) if !q.is_empty() => {
             s.push('?');
@@ -86,6 +93,19 @@ mod tests {
         assert_eq!(
             location("http", ip, 80, P, None, false),
             "http://127.0.0.9/group1/M00/00/00/X.txt?redirect=1"
+        );
+    }
+
+    #[test]
+    fn proxy_target() {
+        assert_eq!(target(P, None, false), "/group1/M00/00/00/X.txt?redirect=1");
+        assert_eq!(
+            target(P, Some("filename=a.txt&x=%20y"), true),
+            "/group1/M00/00/00/X.txt?filename=a.txt&x=%20y&redirect=1"
+        );
+        assert_eq!(
+            target(P, Some(""), false),
+            "/group1/M00/00/00/X.txt?redirect=1"
         );
     }
 

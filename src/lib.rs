@@ -20,6 +20,8 @@
 //! - [`proto`]: the FastDFS tracker/storage wire protocol.
 //! - [`state`], [`net`], [`logging`], [`signals`]: shared state, local
 //!   addresses, the error log, process signals.
+//! - [`tls`]: rustls server/client configurations; [`reload`]: SIGHUP and
+//!   file-watch reloads.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -34,6 +36,7 @@ pub mod http;
 pub mod logging;
 pub mod net;
 pub mod proto;
+pub mod reload;
 pub mod resolve;
 pub mod response;
 pub mod serve;
@@ -41,3 +44,4 @@ pub mod server;
 pub mod signals;
 pub mod state;
 pub mod store;
+pub mod tls;

@@ -524,9 +524,9 @@ mod tests {
         assert!(is_content_change(&EventKind::Access(AccessKind::Close(
             notify::event::AccessMode::Write
         ))));
-        assert!(!is_content_change(&EventKind::Modify(ModifyKind::Metadata(
-            MetadataKind::Any
-        ))));
+        assert!(!is_content_change(&EventKind::Modify(
+            ModifyKind::Metadata(MetadataKind::Any)
+        )));
         assert!(is_content_change(&EventKind::Modify(ModifyKind::Any)));
         assert!(is_content_change(&EventKind::Create(CreateKind::File)));
         assert!(is_content_change(&EventKind::Remove(RemoveKind::File)));

@@ -394,8 +394,9 @@ fn service(
     http::Request<hyper::body::Incoming>,
     Response = http::Response<crate::body::Body>,
     Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<http::Response<crate::body::Body>, std::convert::Infallible>>
-                 + Send,
+    Future = impl Future<
+        Output = Result<http::Response<crate::body::Body>, std::convert::Infallible>,
+    > + Send,
 > + Clone
        + Send
        + 'static {

@@ -460,6 +460,7 @@ async fn certificate_swap_on_disk_is_served_after_reload() {
     replace_file(&site.cert_file, &chain);
     let s = tls_connect(addr, cfg.clone()).await;
     assert_eq!(peer_leaf(&s), site.leaf_der, "served before any reload");
+    drop(s);
 
     let report = srv.reloader.reload().expect("reload");
     assert!(report.added.is_empty() && report.removed.is_empty());

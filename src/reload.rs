@@ -101,16 +101,19 @@ pub struct Report {
     pub restart_needed: Vec<&'static str>,
 }
 
-/// Listener changes from the served set to the wanted one: `(add, remove,
-/// retype)`, keyed by configured address.
-pub fn plan(
-    serving: &BTreeMap<SocketAddr, Kind>,
-    wanted: &[(Kind, SocketAddr)],
-) -> (
-    Vec<(Kind, SocketAddr)>,
-    Vec<(Kind, SocketAddr)>,
-    Vec<(Kind, SocketAddr)>,
-) {
+/// Listener changes between two configurations, keyed by configured address.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// To bind.
+    pub add: Vec<(Kind, SocketAddr)>,
+    /// To close.
+    pub remove: Vec<(Kind, SocketAddr)>,
+    /// Kept, speaking another kind.
+    pub retype: Vec<(Kind, SocketAddr)>,
+}
+
+/// Listener changes from the served set to the wanted one.
+pub fn plan(serving: &BTreeMap<SocketAddr, Kind>, wanted: &[(Kind, SocketAddr)]) -> Plan {
     let mut add = Vec::new();
     let mut retype = Vec::new();
     for &(kind, addr) in wanted {
@@ -125,7 +128,11 @@ pub fn plan(
         .filter(|(a, _)| !wanted.iter().any(|(_, w)| w == *a))
         .map(|(a, k)| (*k, *a))
         .collect();
-    (add, remove, retype)
+    Plan {
+        add,
+        remove,
+        retype,
+    }
 }
 
 /// Keys whose change a reload cannot apply (read once at start).
@@ -243,7 +250,11 @@ impl Reloader {
         let state = State::try_new(config).map_err(ReloadError::Tls)?;
         let serving: BTreeMap<SocketAddr, Kind> =
             inner.serving.iter().map(|(a, (k, _))| (*a, *k)).collect();
-        let (add, remove, retype) = plan(&serving, &server::wanted(&state.config));
+        let Plan {
+            add,
+            remove,
+            retype,
+        } = plan(&serving, &server::wanted(&state.config));
         // Bind before the swap: a port that cannot be had rejects the reload.
         let mut bound = Vec::with_capacity(add.len());
         for &(kind, addr) in &add {
@@ -479,7 +490,11 @@ mod tests {
             (Kind::Https, a("127.0.0.1:81")),
             (Kind::Https, a("127.0.0.1:8443")),
         ];
-        let (add, remove, retype) = plan(&serving, &wanted);
+        let Plan {
+            add,
+            remove,
+            retype,
+        } = plan(&serving, &wanted);
         assert_eq!(add, [(Kind::Https, a("127.0.0.1:8443"))]);
         assert_eq!(remove, [(Kind::Https, a("127.0.0.1:443"))]);
         assert_eq!(retype, [(Kind::Https, a("127.0.0.1:81"))]);
@@ -488,10 +503,11 @@ mod tests {
     #[test]
     fn plan_same_set_changes_nothing() {
         let serving: BTreeMap<_, _> = [(a("127.0.0.1:80"), Kind::Http)].into();
-        let (add, remove, retype) = plan(&serving, &[(Kind::Http, a("127.0.0.1:80"))]);
-        assert!(add.is_empty() && remove.is_empty() && retype.is_empty());
-        let (add, remove, _) = plan(&BTreeMap::new(), &[]);
-        assert!(add.is_empty() && remove.is_empty());
+        assert_eq!(
+            plan(&serving, &[(Kind::Http, a("127.0.0.1:80"))]),
+            Plan::default()
+        );
+        assert_eq!(plan(&BTreeMap::new(), &[]), Plan::default());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::reload::{Prepared, Source};
 
 /// fdfs-httpd: serves FastDFS files over HTTP from this storage node.
 #[derive(Debug, Parser)]
@@ -72,19 +73,39 @@ pub fn main() -> ExitCode {
         eprintln!("warning: {w}");
     }
     if cli.check_config {
+        // Certificates, keys (matching) and CA bundles, beyond readability.
+        if let Err(e) = crate::tls::check(&loaded.config) {
+            eprintln!("error: {e}");
+            eprintln!("{}: 1 problem(s); not starting", cli.config.display());
+            return ExitCode::from(1);
+        }
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
+    let source = Source {
+        path: cli.config.clone(),
+        listen: cli.listen.clone(),
+    };
     let mut config = loaded.config;
-    if !cli.listen.is_empty() {
-        config.listen = cli.listen.clone();
-    }
+    source.apply(&mut config);
     crate::logging::init(config.log_level, config.log_filename.as_deref());
-    serve_until_signal(config)
+    serve_reloadable(config, source)
 }
 
-/// Binds the configured listeners and serves until SIGTERM/SIGINT.
+/// Binds the configured listeners and serves until SIGTERM/SIGINT. SIGHUP
+/// reloads from the main file `config` was read from, keeping its
+/// listeners as they are.
 pub fn serve_until_signal(config: Config) -> ExitCode {
+    let source = Source {
+        path: config.files.first().cloned().unwrap_or_default(),
+        listen: config.listen.clone(),
+    };
+    serve_reloadable(config, source)
+}
+
+/// Binds the configured listeners and serves until SIGTERM/SIGINT;
+/// SIGHUP (and file changes with `watch_config`) reload from `source`.
+pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.worker_threads {
         rt.worker_threads(n.max(1));
@@ -97,19 +118,18 @@ pub fn serve_until_signal(config: Config) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let mut listeners = Vec::new();
-        for addr in &config.listen {
-            match crate::server::bind(*addr) {
-                Ok(l) => listeners.push(l),
-                Err(e) => {
-                    tracing::error!("cannot listen on {addr}: {e}");
-                    eprintln!("cannot listen on {addr}: {e}");
-                    return ExitCode::from(1);
-                }
+        let prepared = match Prepared::new(config, source) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("{e}");
+                return ExitCode::from(1);
             }
+        };
+        if let Err(e) = crate::signals::hangups(prepared.reloader.clone()) {
+            tracing::warn!("SIGHUP reload unavailable: {e}");
         }
-        let app = crate::state::App::new(config);
-        match crate::server::run(listeners, app, crate::signals::shutdown()).await {
+        match prepared.run(crate::signals::shutdown()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("server error: {e}");

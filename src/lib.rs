@@ -23,6 +23,8 @@
 //! - [`limits`], [`access_log`], [`metrics`], [`admin`], [`sdnotify`]:
 //!   per-client limits and idle timeout, the access log, Prometheus
 //!   metrics, the admin listener, systemd notification.
+//! - [`tls`]: rustls server/client configurations; [`reload`]: SIGHUP and
+//!   file-watch reloads.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -41,6 +43,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod proto;
+pub mod reload;
 pub mod resolve;
 pub mod response;
 pub mod sdnotify;
@@ -49,3 +52,4 @@ pub mod server;
 pub mod signals;
 pub mod state;
 pub mod store;
+pub mod tls;

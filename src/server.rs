@@ -1,7 +1,10 @@
 //! Listeners and connections: accept with a connection cap and back-off on
-//! errors (EMFILE), serve HTTP/1.1 (and h2c when enabled) through hyper,
-//! drain gracefully on shutdown.
+//! errors (EMFILE), serve HTTP/1.1 and HTTP/2 through hyper (h2 negotiated
+//! by ALPN on TLS listeners, h2c prior knowledge on plain listeners when
+//! `http2_cleartext`), add and remove listeners on reload, drain gracefully
+//! on shutdown. Issue 5 items 1–2.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -11,12 +14,83 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 
+use crate::config::Config;
 use crate::handler::ConnInfo;
 use crate::state::App;
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Plain HTTP (`listen`): HTTP/1.1, and h2c when `http2_cleartext`.
+    Http,
+    /// HTTPS (`tls_listen`): HTTP/1.1 or HTTP/2 chosen by ALPN.
+    Https,
+}
+
+impl Kind {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Https => "https",
+        }
+    }
+}
+
+/// A bound listening socket and the configured address it stands for
+/// (with port 0 the bound port differs from the configured one).
+#[derive(Debug)]
+pub struct Listener {
+    /// What it speaks.
+    pub kind: Kind,
+    /// Address as configured: the key reloads compare.
+    pub addr: SocketAddr,
+    /// The socket.
+    pub tcp: TcpListener,
+}
+
+/// A change to a running server's listeners, sent by a reload.
+#[derive(Debug)]
+pub enum Change {
+    /// Start accepting on a new listener.
+    Add(Listener),
+    /// Stop accepting on the listener configured as this address and close
+    /// it; its open connections finish.
+    Remove(SocketAddr),
+    /// The listener at this address now speaks this kind.
+    Retype(SocketAddr, Kind),
+}
+
+/// A listener that could not be bound.
+#[derive(Debug)]
+pub struct BindError {
+    /// What it was for.
+    pub kind: Kind,
+    /// The configured address.
+    pub addr: SocketAddr,
+    /// Why.
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot listen ({}) on {}: {}",
+            self.kind.as_str(),
+            self.addr,
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for BindError {}
 
 /// Binds a listening socket like nginx does (`SO_REUSEADDR`, backlog 1024).
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -32,70 +106,129 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
-/// Serves `listeners` until `shutdown` resolves, then stops accepting and
-/// lets in-flight requests finish for up to `shutdown_grace`.
+/// The listeners `config` asks for: `listen` as HTTP, `tls_listen` as HTTPS.
+pub fn wanted(config: &Config) -> Vec<(Kind, SocketAddr)> {
+    let plain = config.listen.iter().map(|a| (Kind::Http, *a));
+    let tls = config.tls_listen.iter().map(|a| (Kind::Https, *a));
+    plain.chain(tls).collect()
+}
+
+/// Binds every listener `config` asks for; the first failure is returned
+/// (sockets already bound are closed).
+pub fn bind_all(config: &Config) -> Result<Vec<Listener>, BindError> {
+    wanted(config)
+        .into_iter()
+        .map(|(kind, addr)| match bind(addr) {
+            Ok(tcp) => Ok(Listener { kind, addr, tcp }),
+            Err(error) => Err(BindError { kind, addr, error }),
+        })
+        .collect()
+}
+
+/// Serves plain HTTP `listeners` until `shutdown` resolves, then stops
+/// accepting and lets in-flight requests finish for up to `shutdown_grace`.
+/// The listener set is fixed; see [`serve`] for one that reloads change.
 pub async fn run(
     listeners: Vec<TcpListener>,
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let cfg = app.state().config.clone();
-    let graceful = Arc::new(GracefulShutdown::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let ops = crate::admin::Ops::start(&app)?;
-    // Caps open connections; a permit lives as long as its connection.
-    let permits = Arc::new(Semaphore::new(
-        cfg.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
-    ));
-    let mut accept_tasks = Vec::new();
-    for l in listeners {
-        let app = app.clone();
-        let graceful = graceful.clone();
-        let permits = permits.clone();
-        let mut stop = stop_rx.clone();
-        accept_tasks.push(tokio::spawn(async move {
-            let local = l.local_addr().ok();
-            tracing::info!(
-                "listening on {}",
-                local.map_or("?".into(), |a| a.to_string())
-            );
-            loop {
-                let permit = tokio::select! {
-                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                    _ = stop.changed() => break,
-                };
-                let (tcp, peer) = tokio::select! {
-                    r = l.accept() => match r {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // EMFILE/ENFILE and friends: back off instead of spinning.
-                            tracing::error!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    _ = stop.changed() => break,
-                };
-                let _ = tcp.set_nodelay(true);
-                let conn_info = ConnInfo {
-                    local: tcp.local_addr().unwrap_or_else(|_| local.unwrap_or(peer)),
-                    peer,
-                };
-                serve_connection(&app, &graceful, tcp, conn_info, permit);
-            }
-        }));
+    let mut ls = Vec::with_capacity(listeners.len());
+    for tcp in listeners {
+        ls.push(Listener {
+            kind: Kind::Http,
+            addr: tcp.local_addr()?,
+            tcp,
+        });
     }
-    shutdown.await;
+    let (_keep, changes) = mpsc::unbounded_channel();
+    serve(ls, app, changes, shutdown).await
+}
+
+/// What every accept loop shares.
+struct Shared {
+    app: Arc<App>,
+    graceful: GracefulShutdown,
+    /// Caps open connections; a permit lives as long as its connection.
+    permits: Arc<Semaphore>,
+}
+
+/// A running accept loop.
+struct Accepting {
+    kind: watch::Sender<Kind>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Serves `listeners`, applying [`Change`]s as they arrive, until
+/// `shutdown` resolves; then stops accepting and drains like [`run`].
+pub async fn serve(
+    listeners: Vec<Listener>,
+    app: Arc<App>,
+    mut changes: mpsc::UnboundedReceiver<Change>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let cfg = app.state().config.clone();
+    let ops = crate::admin::Ops::start(&app)?;
+    let shared = Arc::new(Shared {
+        app: app.clone(),
+        graceful: GracefulShutdown::new(),
+        permits: Arc::new(Semaphore::new(
+            cfg.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
+        )),
+    });
+    let mut running: HashMap<SocketAddr, Accepting> = HashMap::new();
+    let mut stopped: Vec<JoinHandle<()>> = Vec::new();
+    for l in listeners {
+        if let Some(old) = running.insert(l.addr, accept_loop(&shared, l)) {
+            let _ = old.stop.send(true);
+            stopped.push(old.task);
+        }
+    }
+    tokio::pin!(shutdown);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            c = changes.recv(), if open => match c {
+                Some(Change::Add(l)) => {
+                    if let Some(old) = running.insert(l.addr, accept_loop(&shared, l)) {
+                        let _ = old.stop.send(true);
+                        stopped.push(old.task);
+                    }
+                }
+                Some(Change::Remove(addr)) => {
+                    if let Some(old) = running.remove(&addr) {
+                        let _ = old.stop.send(true);
+                        stopped.push(old.task);
+                    }
+                }
+                Some(Change::Retype(addr, kind)) => {
+                    if let Some(a) = running.get(&addr) {
+                        a.kind.send_replace(kind);
+                        tracing::info!("{addr} now serves {}", kind.as_str());
+                    }
+                }
+                None => open = false,
+            },
+        }
+    }
     ops.stopping();
     tracing::info!("shutting down: no new connections, draining in-flight requests");
-    let _ = stop_tx.send(true);
-    for t in accept_tasks {
+    for a in running.values() {
+        let _ = a.stop.send(true);
+    }
+    stopped.extend(running.into_values().map(|a| a.task));
+    for t in stopped {
         let _ = t.await;
     }
     let grace = app.state().config.shutdown_grace;
-    match Arc::try_unwrap(graceful) {
-        Ok(g) => {
-            if tokio::time::timeout(grace, g.shutdown()).await.is_err() {
+    match Arc::try_unwrap(shared) {
+        Ok(s) => {
+            if tokio::time::timeout(grace, s.graceful.shutdown())
+                .await
+                .is_err()
+            {
                 tracing::warn!(
                     "shutdown grace of {grace:?} elapsed; closing remaining connections"
                 );
@@ -106,14 +239,130 @@ pub async fn run(
     Ok(())
 }
 
-fn serve_connection(
+/// Spawns the accept loop of one listener.
+fn accept_loop(shared: &Arc<Shared>, l: Listener) -> Accepting {
+    let (kind_tx, kind_rx) = watch::channel(l.kind);
+    let (stop_tx, mut stop) = watch::channel(false);
+    let shared = shared.clone();
+    let task = tokio::spawn(async move {
+        let Listener { addr, tcp: l, .. } = l;
+        let local = l.local_addr().ok();
+        tracing::info!(
+            "listening ({}) on {}",
+            kind_rx.borrow().as_str(),
+            local.map_or(addr.to_string(), |a| a.to_string())
+        );
+        loop {
+            let permit = tokio::select! {
+                p = shared.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = stop.changed() => break,
+            };
+            let (tcp, peer) = tokio::select! {
+                r = l.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE/ENFILE and friends: back off instead of spinning.
+                        tracing::error!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.changed() => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let info = ConnInfo {
+                local: tcp.local_addr().unwrap_or_else(|_| local.unwrap_or(peer)),
+                peer,
+            };
+            let kind = *kind_rx.borrow();
+            let watcher = shared.graceful.watcher();
+            match kind {
+                Kind::Http => {
+                    let h2c = shared.app.state().config.http2_cleartext;
+                    let proto = if h2c { Proto::Auto } else { Proto::Http1 };
+                    serve_connection(&shared.app, watcher, tcp, info, proto, permit);
+                }
+                Kind::Https => serve_tls(&shared.app, watcher, tcp, info, permit),
+            }
+        }
+        tracing::info!(
+            "closed listener {}",
+            local.map_or(addr.to_string(), |a| a.to_string())
+        );
+    });
+    Accepting {
+        kind: kind_tx,
+        stop: stop_tx,
+        task,
+    }
+}
+
+/// Which HTTP versions a connection may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    /// HTTP/1.x only.
+    Http1,
+    /// HTTP/2 only (ALPN `h2`).
+    Http2,
+    /// Either, by the connection preface.
+    Auto,
+}
+
+/// Completes the TLS handshake (bounded by `header_read_timeout`) with the
+/// certificate current at accept time, then serves the ALPN-chosen version.
+fn serve_tls(
     app: &Arc<App>,
-    graceful: &GracefulShutdown,
-    tcp: tokio::net::TcpStream,
+    watcher: Watcher,
+    tcp: TcpStream,
     info: ConnInfo,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
+    let state = app.state();
+    let Some(tls) = state.tls.clone() else {
+        tracing::error!(
+            "TLS connection from {} dropped: no certificate loaded",
+            info.peer
+        );
+        return;
+    };
+    let timeout = state.config.header_read_timeout;
+    let app = app.clone();
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!("TLS handshake with {}: {e}", info.peer);
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake with {}: timed out", info.peer);
+                return;
+            }
+        };
+        let proto = match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Proto::Http2,
+            Some(_) => Proto::Http1,
+            None => Proto::Auto,
+        };
+        serve_connection(&app, watcher, stream, info, proto, permit);
+    });
+}
+
+/// Serves HTTP on an established connection in its own task.
+fn serve_connection<I>(
+    app: &Arc<App>,
+    watcher: Watcher,
+    io: I,
+    info: ConnInfo,
+    proto: Proto,
+    permit: OwnedSemaphorePermit,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let cfg = app.state().config.clone();
+    // Tracks requests in flight so the keep-alive idle timeout only runs
+    // between requests.
     let activity = crate::limits::Activity::new();
     let idle = (!cfg.keepalive_timeout.is_zero()).then_some(cfg.keepalive_timeout);
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -122,22 +371,22 @@ fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .max_buf_size(cfg.max_header_size.max(8192))
+        .title_case_headers(true)
         .keep_alive(idle.is_some());
-    let builder = if cfg.http2_cleartext {
-        builder
-    } else {
-        builder.http1_only()
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(cfg.max_header_size).unwrap_or(u32::MAX));
+    let builder = match proto {
+        Proto::Http1 => builder.http1_only(),
+        Proto::Http2 => builder.http2_only(),
+        Proto::Auto => builder,
     };
-    let (app, app_svc, act) = (app.clone(), app.clone(), activity.clone());
-    let svc = service_fn(move |req| {
-        let (app, act) = (app_svc.clone(), act.clone());
-        async move {
-            Ok::<_, std::convert::Infallible>(crate::access_log::serve(app, info, req, &act).await)
-        }
-    });
-    let io = crate::limits::IdleIo::new(tcp, activity.clone(), idle);
+    let svc = service(app.clone(), info, activity.clone());
+    let io = crate::limits::IdleIo::new(io, activity.clone(), idle);
     let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
-    let fut = graceful.watch(conn);
+    let fut = watcher.watch(conn);
+    let app = app.clone();
     tokio::spawn(async move {
         let _open = app.metrics.connection();
         if let Err(e) = fut.await {
@@ -148,4 +397,27 @@ fn serve_connection(
         }
         drop(permit);
     });
+}
+
+/// The hyper service answering every request of one connection.
+fn service(
+    app: Arc<App>,
+    info: ConnInfo,
+    activity: Arc<crate::limits::Activity>,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<crate::body::Body>,
+    Error = std::convert::Infallible,
+    Future = impl Future<
+        Output = Result<http::Response<crate::body::Body>, std::convert::Infallible>,
+    > + Send,
+> + Clone
+       + Send
+       + 'static {
+    service_fn(move |req| {
+        let (app, act) = (app.clone(), activity.clone());
+        async move {
+            Ok::<_, std::convert::Infallible>(crate::access_log::serve(app, info, req, &act).await)
+        }
+    })
 }

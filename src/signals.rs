@@ -1,5 +1,9 @@
-//! Process signals: SIGTERM/SIGINT end the server gracefully; SIGUSR1
-//! reopens the log files.
+//! Process signals: SIGTERM/SIGINT end the server gracefully; SIGHUP
+//! reloads the configuration; SIGUSR1 reopens the log files.
+
+use std::sync::Arc;
+
+use crate::reload::Reloader;
 
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn shutdown() {
@@ -36,4 +40,19 @@ pub async fn reopen_logs_on_usr1(app: std::sync::Arc<crate::state::App>) {
         }
         tracing::info!("SIGUSR1: log files reopened");
     }
+}
+
+/// Calls [`Reloader::reload`] on every SIGHUP, for as long as it runs.
+/// Install it before announcing readiness: an unhandled SIGHUP ends the
+/// process.
+pub fn hangups(reloader: Arc<Reloader>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            // The outcome is logged by reload; a rejected one changes nothing.
+            let _ = reloader.reload();
+        }
+    }))
 }

@@ -12,6 +12,7 @@ use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::net;
 use crate::store::OpenFileCache;
+use crate::tls::{self, TlsError};
 
 /// Everything derived from one configuration. Immutable; replaced whole.
 #[derive(Debug)]
@@ -24,11 +25,39 @@ pub struct State {
     pub limiter: Option<RateLimiter>,
     /// The access log of this configuration.
     pub access_log: AccessLogger,
+    /// TLS server configuration of the `tls_listen` listeners.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS client configuration for HTTPS peers (`peer_ca_file`).
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl State {
-    /// Derives the runtime state from a configuration.
+    /// Derives the runtime state from a configuration. A TLS file that
+    /// cannot be used is logged and left out; see [`State::try_new`].
     pub fn new(config: Config) -> Self {
+        let tls = tls::server_config_for(&config).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        });
+        let peer_tls = tls::client_config_for(&config).unwrap_or_else(|e| {
+            tracing::error!("peer_ca_file: {e}");
+            None
+        });
+        Self::with_tls(config, tls, peer_tls)
+    }
+
+    /// Like [`State::new`], failing when a TLS file cannot be used.
+    pub fn try_new(config: Config) -> Result<Self, TlsError> {
+        let tls = tls::server_config_for(&config)?;
+        let peer_tls = tls::client_config_for(&config)?;
+        Ok(Self::with_tls(config, tls, peer_tls))
+    }
+
+    fn with_tls(
+        config: Config,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        peer_tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
         let local_ips = net::local_addrs(
             config.local_ip_addrs.as_deref(),
             &config.if_alias_prefix,
@@ -39,6 +68,8 @@ impl State {
             access_log: AccessLogger::open(&config),
             config: Arc::new(config),
             local_ips,
+            tls,
+            peer_tls,
         }
     }
 
@@ -66,8 +97,13 @@ pub struct App {
 impl App {
     /// Creates the shared state for `config`.
     pub fn new(config: Config) -> Arc<Self> {
+        Self::with_state(State::new(config))
+    }
+
+    /// Creates the shared state from an already derived [`State`].
+    pub fn with_state(state: State) -> Arc<Self> {
         let app = Arc::new(App {
-            current: ArcSwap::from_pointee(State::new(config)),
+            current: ArcSwap::from_pointee(state),
             files: OpenFileCache::new(10_000),
             metrics: Metrics::new(),
             lag: crate::resolve::Lag::default(),
@@ -83,6 +119,11 @@ impl App {
 
     /// Swaps in a new configuration; in-flight requests keep the old one.
     pub fn replace(&self, config: Config) {
-        self.current.store(Arc::new(State::new(config)));
+        self.replace_state(State::new(config));
+    }
+
+    /// Swaps in an already derived [`State`] (reload).
+    pub fn replace_state(&self, state: State) {
+        self.current.store(Arc::new(state));
     }
 }

@@ -810,6 +810,7 @@ fn example_conf_commented_keys_are_valid() {
     });
     site.write("tls/cert.pem", "c");
     site.write("tls/key.pem", "k");
+    site.write("tls/peer-ca.pem", "c");
     let text = fs::read_to_string(&main)
         .unwrap()
         .replace("/etc/fdfs/tls/", "tls/");

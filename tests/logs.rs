@@ -120,7 +120,7 @@ async fn error_log_honours_level_and_file() {
         .unwrap_or_else(|| panic!("warning not in {}", elog.display()));
         assert!(text.contains("WARN"), "{text}");
         assert_eq!(
-            text.contains("listening on"),
+            text.contains("listening (http) on"),
             expect_info,
             "{level}: {text}"
         );

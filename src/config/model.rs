@@ -299,6 +299,8 @@ pub struct Config {
     pub peer_http_port: Option<u16>,
     /// Scheme to reach peers.
     pub peer_scheme: Scheme,
+    /// PEM CA bundle trusted for HTTPS peers (`peer_scheme = https`).
+    pub peer_ca_file: Option<PathBuf>,
     /// Proxy transports in order of preference (default `[Http]`).
     pub proxy_via: Vec<ProxyVia>,
     /// TLS listeners.
@@ -450,7 +452,7 @@ const ANTI_STEAL_KEYS: [&str; 6] = [
 ];
 
 /// Keys of the global section (besides `store_path<i>[_readonly]` and [`ANTI_STEAL_KEYS`]).
-pub(crate) const GLOBAL_KEYS: [&str; 58] = [
+pub(crate) const GLOBAL_KEYS: [&str; 59] = [
     "connect_timeout",
     "network_timeout",
     "base_path",
@@ -489,6 +491,7 @@ pub(crate) const GLOBAL_KEYS: [&str; 58] = [
     "peer_ip_addrs",
     "peer_http_port",
     "peer_scheme",
+    "peer_ca_file",
     "proxy_via",
     "tls_listen",
     "tls_cert_file",
@@ -858,6 +861,7 @@ impl Builder<'_> {
             peer_ip_addrs: ops.peer_ip_addrs,
             peer_http_port: ops.peer_http_port,
             peer_scheme: ops.peer_scheme,
+            peer_ca_file: ops.peer_ca_file,
             proxy_via: ops.proxy_via,
             tls_listen: ops.tls_listen,
             tls_cert_file: ops.tls_cert_file,
@@ -1292,6 +1296,7 @@ struct Ops {
     peer_ip_addrs: Vec<IpAddr>,
     peer_http_port: Option<u16>,
     peer_scheme: Scheme,
+    peer_ca_file: Option<PathBuf>,
     proxy_via: Vec<ProxyVia>,
     tls_listen: Vec<SocketAddr>,
     tls_cert_file: Option<PathBuf>,
@@ -1404,6 +1409,7 @@ impl Builder<'_> {
             &["http", "https"],
             Scheme::Http,
         );
+        let peer_ca_file = self.checked_file(g, "peer_ca_file");
         let proxy_via = self.proxy_via(g);
 
         let tls_listen = self.list(g, "tls_listen", parse_socket_addr);
@@ -1495,6 +1501,7 @@ impl Builder<'_> {
             peer_ip_addrs,
             peer_http_port,
             peer_scheme,
+            peer_ca_file,
             proxy_via,
             tls_listen,
             tls_cert_file,

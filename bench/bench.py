@@ -475,7 +475,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int)
-    ap.add_argument("--duration", type=float)
+    ap.add_argument("--duration", type=int)
     ap.add_argument("--only", help="regex over scenario names")
     ap.add_argument("--configs", default="1p,2u", help="comma list: 1p = 1 worker pinned, 2u = 2 workers unpinned")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))

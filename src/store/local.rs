@@ -144,6 +144,10 @@ pub(super) fn open_inside(
     root: &Path,
     cache: &OpenFileCache,
 ) -> io::Result<Result<super::cache::Cached, Miss>> {
+    // Cached entries passed the checks below when opened or revalidated.
+    if let Some(c) = cache.fresh(path) {
+        return Ok(Ok(c));
+    }
     let lmeta = std::fs::symlink_metadata(path)?;
     if lmeta.file_type().is_symlink() {
         let target = std::fs::canonicalize(path)?;

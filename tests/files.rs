@@ -390,6 +390,11 @@ group_count=2\n\
     // Missing in a hosted group, source 127.0.0.2 (a member), fresh enough:
     // the lag rules forward it.
     std::fs::remove_file(g2a.join("data").join(rel)).unwrap();
+    // An immutable file's cached descriptor is trusted for the cache TTL.
+    tokio::time::sleep(
+        fdfs_httpd::store::OpenFileCache::TTL + std::time::Duration::from_millis(100),
+    )
+    .await;
     let r = get(a, &format!("/group2/M00/00/00/{name}")).await;
     let remote = format!("M00/00/00/{name}");
     let create_ts = fdfs_httpd::fileid::FileId::parse("group2", &remote)

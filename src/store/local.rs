@@ -115,7 +115,10 @@ pub(super) fn lookup_plain(
     cache: &OpenFileCache,
 ) -> Result<Lookup, StoreError> {
     let path = data.join(id.true_filename());
-    let c = match open_inside(&path, data, cache) {
+    // Normal IDs name immutable content (and their size is checked against
+    // the ID below); appender and slave files are revalidated every time.
+    let immutable = matches!(id.kind(), FileKind::Normal);
+    let c = match open_inside(&path, data, cache, immutable) {
         Ok(Ok(c)) => c,
         Ok(Err(miss)) => return Ok(Lookup::Missing(miss)),
         Err(e) => return classify(e),
@@ -139,14 +142,19 @@ pub(super) fn lookup_plain(
 
 /// Opens `path` through the cache, refusing non-regular files and symlinks
 /// that resolve outside `root`.
+/// `immutable`: the content cannot change in place, so an entry checked
+/// within the cache TTL is used without any system call.
 pub(super) fn open_inside(
     path: &Path,
     root: &Path,
     cache: &OpenFileCache,
+    immutable: bool,
 ) -> io::Result<Result<super::cache::Cached, Miss>> {
     // Cached entries passed the checks below when opened or revalidated.
-    if let Some(c) = cache.fresh(path) {
-        return Ok(Ok(c));
+    if immutable {
+        if let Some(c) = cache.fresh(path) {
+            return Ok(Ok(c));
+        }
     }
     let lmeta = std::fs::symlink_metadata(path)?;
     if lmeta.file_type().is_symlink() {

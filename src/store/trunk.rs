@@ -48,9 +48,9 @@ fn lookup_depth(
 ) -> Result<Lookup, StoreError> {
     let (hi, lo) = id.subdirs();
     let path = data.join(format!("{hi:02X}/{lo:02X}/{:06}", slot.trunk_id));
-    // The slot header is re-read on every request, so a fresh cached
-    // descriptor of the trunk file is enough.
-    let c = match open_inside(&path, data, cache, true) {
+    // A trunk file changes as slots are allocated and freed: its length is
+    // taken from a fresh `fstat`, and the slot header re-read, every time.
+    let c = match open_inside(&path, data, cache, false) {
         Ok(Ok(c)) => c,
         Ok(Err(miss)) => return Ok(Lookup::Missing(miss)),
         Err(e) => return classify(e),

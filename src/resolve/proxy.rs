@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, SERVER};
+use http::Uri;
 use http::{HeaderMap, Method, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty};
-use http::Uri;
 use hyper::body::Incoming;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -642,6 +642,88 @@ mod tests {
             authority("[2001:db8::1]:80".parse().unwrap()),
             "[2001:db8::1]:80"
         );
+    }
+
+    #[test]
+    fn server_names_are_peer_ips() {
+        let ip = |s: &str| Some(ServerName::IpAddress(s.parse::<IpAddr>().unwrap().into()));
+        assert_eq!(server_name("127.0.0.2"), ip("127.0.0.2"));
+        assert_eq!(server_name("[2001:db8::1]"), ip("2001:db8::1"));
+        assert_eq!(server_name("2001:db8::1"), ip("2001:db8::1"));
+        assert_eq!(
+            server_name("storage.example"),
+            Some(ServerName::try_from("storage.example").unwrap())
+        );
+        assert_eq!(server_name(""), None);
+        assert_eq!(server_name("bad name"), None);
+        assert_eq!(server_name("[]"), None);
+    }
+
+    fn test_tls() -> Arc<ClientConfig> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&key).unwrap();
+        Arc::new(crate::tls::client_config_from_pem(ca.pem().as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn transports() {
+        let tls = test_tls();
+        assert_eq!(Transport::Http.scheme(), "http");
+        assert!(Transport::Http.tls().is_none());
+        assert_eq!(Transport::Https(&tls).scheme(), "https");
+        assert!(Arc::ptr_eq(Transport::Https(&tls).tls().unwrap(), &tls));
+    }
+
+    #[tokio::test]
+    async fn client_is_rebuilt_when_timeout_or_tls_changes() {
+        let (a, b) = (test_tls(), test_tls());
+        let t = Duration::from_secs(1);
+        let p = HttpProxy::default();
+        let fits = |t: Duration, tls: Option<&Arc<ClientConfig>>| {
+            let slot = p.client.lock().unwrap();
+            slot.as_ref().is_some_and(|x| x.fits(t, tls))
+        };
+        assert!(!fits(t, None));
+        p.client(t, None);
+        assert!(fits(t, None));
+        assert!(!fits(Duration::from_secs(2), None));
+        assert!(!fits(t, Some(&a)));
+        p.client(t, Some(&a));
+        assert!(fits(t, Some(&a)));
+        assert!(fits(t, Some(&a.clone())), "same configuration, same client");
+        assert!(!fits(t, Some(&b)));
+        assert!(!fits(t, None));
+    }
+
+    #[tokio::test]
+    async fn https_without_tls_config_is_refused_before_any_byte() {
+        use tokio::io::AsyncReadExt;
+        let l = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut conn = PeerConnector::new(Duration::from_secs(2), None);
+        let uri: Uri = format!("https://{addr}/x").parse().unwrap();
+        let (r, accepted) = tokio::join!(tower_service::Service::call(&mut conn, uri), l.accept());
+        assert!(matches!(r, Err(ConnectError::NoTls)));
+        let mut buf = [0u8; 1];
+        let n = accepted.unwrap().0.read(&mut buf).await.unwrap();
+        assert_eq!(n, 0, "nothing was sent in plaintext");
+    }
+
+    #[tokio::test]
+    async fn connect_errors_name_their_cause() {
+        let tls = test_tls();
+        let mut conn = PeerConnector::new(Duration::from_secs(2), Some(tls));
+        // Port 1 on a test address: refused.
+        let uri: Uri = "https://127.0.0.2:1/x".parse().unwrap();
+        let e = tower_service::Service::call(&mut conn, uri)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, ConnectError::Tcp(_)), "{e}");
+        assert!(e.to_string().starts_with("connect: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 
     #[test]

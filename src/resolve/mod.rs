@@ -48,7 +48,8 @@ pub enum Failure {
     Timeout,
     /// `max_proxy_per_peer` requests to the peer are already in flight.
     Busy,
-    /// The transport cannot reach this peer (HTTPS peers need TLS).
+    /// The transport cannot reach this peer (`peer_scheme = https` without
+    /// a usable `peer_ca_file`).
     Unsupported,
 }
 
@@ -310,7 +311,9 @@ async fn forward(
         for via in &cfg.proxy_via {
             let started = Instant::now();
             let res = match via {
-                ProxyVia::Http => via_http(app, cfg, c, http_port, &target, req, &mut permit).await,
+                ProxyVia::Http => {
+                    via_http(app, state, c, http_port, &target, req, &mut permit).await
+                }
                 ProxyVia::Storage => via_storage(cfg, c, req, &mut permit).await,
             };
             match res {
@@ -344,20 +347,25 @@ async fn forward(
 
 async fn via_http(
     app: &App,
-    cfg: &Config,
+    state: &State,
     c: &Candidate,
     port: u16,
     target: &str,
     req: &NotLocal<'_>,
     permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Response<Body>, Failure> {
-    if cfg.peer_scheme == Scheme::Https {
-        tracing::error!(
-            "peer {}: peer_scheme=https needs a TLS client, not available for proxying; use proxy_via=storage or response_mode=redirect",
-            c.ip
-        );
-        return Err(Failure::Unsupported);
-    }
+    let cfg = &state.config;
+    let transport = match (cfg.peer_scheme, &state.peer_tls) {
+        (Scheme::Http, _) => proxy::Transport::Http,
+        (Scheme::Https, Some(tls)) => proxy::Transport::Https(tls),
+        (Scheme::Https, None) => {
+            tracing::error!(
+                "peer {}: peer_scheme = https needs peer_ca_file (a usable PEM CA bundle) to verify peers; not proxied over HTTP",
+                c.ip
+            );
+            return Err(Failure::Unsupported);
+        }
+    };
     let ask = proxy::Ask {
         head: req.head,
         target,
@@ -369,6 +377,7 @@ async fn via_http(
         .http
         .send(
             SocketAddr::new(c.ip, port),
+            transport,
             &ask,
             cfg.connect_timeout,
             cfg.network_timeout,

@@ -135,27 +135,27 @@ pub(super) fn lookup_plain(
     }))
 }
 
-/// Opens `path` through the cache, refusing non-regular files and symlinks
-/// that resolve outside `root`.
+/// Opens `path` through the cache, refusing non-regular files and paths
+/// that resolve outside `root` through a symlink, whether the link is the
+/// file itself or one of the directories on the way.
 pub(super) fn open_inside(
     path: &Path,
     root: &Path,
     cache: &OpenFileCache,
 ) -> io::Result<Result<super::cache::Cached, Miss>> {
     let lmeta = std::fs::symlink_metadata(path)?;
-    if lmeta.file_type().is_symlink() {
-        let target = std::fs::canonicalize(path)?;
-        let root = std::fs::canonicalize(root)?;
-        if !target.starts_with(&root) {
-            tracing::warn!(
-                "refusing {}: symlink leads outside the store ({})",
-                path.display(),
-                target.display()
-            );
-            return Ok(Err(Miss::OutsideStore));
-        }
-    } else if !lmeta.is_file() {
+    if !lmeta.file_type().is_symlink() && !lmeta.is_file() {
         return Ok(Err(Miss::NotRegular));
+    }
+    let target = std::fs::canonicalize(path)?;
+    let root = std::fs::canonicalize(root)?;
+    if !target.starts_with(&root) {
+        tracing::warn!(
+            "refusing {}: a symlink leads outside the store ({})",
+            path.display(),
+            target.display()
+        );
+        return Ok(Err(Miss::OutsideStore));
     }
     let c = cache.open(path)?;
     if !c.file.metadata()?.is_file() {

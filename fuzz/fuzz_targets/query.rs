@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let q = Query::parse(text);
-    assert_eq!(q.is_empty(), q.len() == 0);
+    assert!(q.len() <= text.len() / 2 + 1);
     for key in ["token", "ts", "filename", "start", "download", ""] {
         let _ = q.get(key);
         let _ = q.get_bytes(key);

@@ -243,7 +243,7 @@ async fn dot_dot_and_encoded_slashes_everywhere() {
                     parts.insert(pos, form.to_string());
                 }
                 let target = format!("/{}", parts.join("/"));
-                let r = send(env.addr(), &get_req(&target, ""), false).await;
+                let r = probe(&env, &get_req(&target, "")).await;
                 assert_eq!(r.len(), 1, "{target}");
                 let st = r[0].status;
                 // `.` segments and `%2f` normalise away exactly like nginx;

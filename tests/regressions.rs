@@ -41,7 +41,11 @@ fn check_fileid_url(data: &[u8]) {
     assert!(!path.contains('\0'));
     assert!(!path.split('/').any(|s| s == ".." || s == "."));
     assert!(!path.contains("//"));
-    assert_eq!(normalize_path(&path).as_deref(), Ok(path.as_str()));
+    // Normalising is idempotent once nothing is left to decode (a decoded
+    // `%25` leaves a `%`: decoding is done exactly once, like nginx).
+    if !path.contains('%') {
+        assert_eq!(normalize_path(&path).as_deref(), Ok(path.as_str()));
+    }
     for with_group in [true, false] {
         let Ok((group, remote)) = split_target(&path, with_group) else {
             continue;
@@ -163,4 +167,23 @@ fn seeds_pass_every_check() {
     check_text(b"100001 group1 host.invalid\n100001 group1 127.0.0.1\n");
     check_proto(&[0xff; 10]);
     check_proto(&[0u8; 0]);
+}
+
+/// fileid_url: a path whose decoded form holds `%` (from `%25`) is not
+/// decoded a second time, and such a name is never a file ID.
+/// (A finding against the target's idempotence check; minimised.)
+#[test]
+fn percent_is_decoded_once() {
+    for input in [
+        &b"/%25zz"[..],
+        b"/5/g!ou/p/51/u20Y_M074B%25/grou/p",
+        b"/group1/M00/00/00/fwAAAmsGtbmANiJ3AAAM5PBPH_c522%252e%252e",
+    ] {
+        check_fileid_url(input);
+    }
+    assert_eq!(normalize_path("/%25zz").as_deref(), Ok("/%zz"));
+    let path = normalize_path("/group1/M00/00/00/fwAAAmsGtbmANiJ3AAAM5PBPH_c522%252e").unwrap();
+    assert!(path.ends_with("c522%2e"));
+    let (g, r) = split_target(&path, true).unwrap();
+    assert!(FileId::parse(g.unwrap(), r).is_err());
 }

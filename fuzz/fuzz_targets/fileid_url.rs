@@ -29,8 +29,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(!path.contains('\0'));
     assert!(!path.split('/').any(|s| s == ".." || s == "."));
     assert!(!path.contains("//"));
-    // Normalising is idempotent.
-    assert_eq!(normalize_path(&path).as_deref(), Ok(path.as_str()));
+    // Normalising is idempotent once nothing is left to decode (a decoded
+    // `%25` leaves a `%`: decoding is done exactly once, like nginx).
+    if !path.contains('%') {
+        assert_eq!(normalize_path(&path).as_deref(), Ok(path.as_str()));
+    }
     for with_group in [true, false] {
         let Ok((group, remote)) = split_target(&path, with_group) else {
             continue;

@@ -166,6 +166,37 @@ impl Config {
         };
         load_text(text, origin, base_dir, &env, false)
     }
+
+    /// Same as [`Config::from_str`] without any I/O: `#include`d and
+    /// referenced files are absent, every configured directory counts as
+    /// present, no host name resolves. For checking untrusted text (the
+    /// fuzz targets) without touching the filesystem or the resolver.
+    pub fn from_str_offline(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+        let path = Path::new("/offline/mod_fastdfs.conf");
+        load_text(text, path, Path::new("/offline"), &OfflineEnv, false)
+    }
+}
+
+/// An [`Env`] that reads nothing: files are missing, directories exist,
+/// names do not resolve.
+struct OfflineEnv;
+
+impl Env for OfflineEnv {
+    fn read(&self, _path: &Path) -> std::io::Result<String> {
+        Err(std::io::ErrorKind::NotFound.into())
+    }
+    fn check_dir(&self, _path: &Path) -> Result<(), model::PathProblem> {
+        Ok(())
+    }
+    fn check_file(&self, _path: &Path) -> Result<(), model::PathProblem> {
+        Err(model::PathProblem::Missing)
+    }
+    fn is_dir(&self, _path: &Path) -> bool {
+        false
+    }
+    fn resolve(&self, _host: &str) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +209,26 @@ mod tests {
         assert_eq!(d.to_string(), "/etc/fdfs/mod_fastdfs.conf:7: bad");
         let d = Diagnostic::new(Path::new("a.conf"), None, "missing");
         assert_eq!(d.to_string(), "a.conf: missing");
+    }
+
+    #[test]
+    fn offline_parse_reads_no_file() {
+        // /etc/hostname exists on any test machine; offline it stays unread.
+        let text = "#include /etc/hostname\ngroup_name=group1\nstore_path0=/data\ntracker_server=localhost:22122\n";
+        let (warnings, errors) = match Config::from_str_offline(text) {
+            Ok(l) => (l.warnings, Vec::new()),
+            Err(e) => (Vec::new(), e),
+        };
+        let all: Vec<String> = warnings
+            .iter()
+            .chain(&errors)
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            all.iter()
+                .any(|m| m.contains("/etc/hostname") && m.contains("not found")),
+            "{all:?}"
+        );
     }
 
     #[test]

@@ -140,8 +140,9 @@ pub(super) fn lookup_plain(
     }))
 }
 
-/// Opens `path` through the cache, refusing non-regular files and symlinks
-/// that resolve outside `root`.
+/// Opens `path` through the cache, refusing non-regular files and paths
+/// that resolve outside `root` through a symlink, whether the link is the
+/// file itself or one of the directories on the way.
 /// `immutable`: the content cannot change in place, so an entry checked
 /// within the cache TTL is used without any system call.
 pub(super) fn open_inside(
@@ -157,19 +158,20 @@ pub(super) fn open_inside(
         }
     }
     let lmeta = std::fs::symlink_metadata(path)?;
-    if lmeta.file_type().is_symlink() {
-        let target = std::fs::canonicalize(path)?;
-        let root = std::fs::canonicalize(root)?;
-        if !target.starts_with(&root) {
-            tracing::warn!(
-                "refusing {}: symlink leads outside the store ({})",
-                path.display(),
-                target.display()
-            );
-            return Ok(Err(Miss::OutsideStore));
-        }
-    } else if !lmeta.is_file() {
+    if !lmeta.file_type().is_symlink() && !lmeta.is_file() {
         return Ok(Err(Miss::NotRegular));
+    }
+    // Every component is resolved: a symlinked file or directory must not
+    // lead out of the store.
+    let target = std::fs::canonicalize(path)?;
+    let root = std::fs::canonicalize(root)?;
+    if !target.starts_with(&root) {
+        tracing::warn!(
+            "refusing {}: a symlink leads outside the store ({})",
+            path.display(),
+            target.display()
+        );
+        return Ok(Err(Miss::OutsideStore));
     }
     // The cache may trust an entry for a moment; appender files grow in
     // place, and a path may have been replaced, so size and mtime always

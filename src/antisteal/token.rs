@@ -152,25 +152,7 @@ pub fn sign(remote: &str, secret: &str, ts: i64) -> String {
 /// C `atoi`: leading whitespace, optional sign, leading digits, the rest
 /// ignored; no digits → 0. Saturates at the `i64` bounds.
 pub fn atoi(s: &str) -> i64 {
-    let bytes = s.as_bytes();
-    let ws = bytes
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .count();
-    let rest = bytes.get(ws..).unwrap_or_default();
-    let (negative, rest) = match rest.split_first() {
-        Some((b'-', r)) => (true, r),
-        Some((b'+', r)) => (false, r),
-        _ => (false, rest),
-    };
-    let magnitude = rest
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0i128, |acc, &d| {
-            (acc * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX) + 1)
-        });
-    let value = if negative { -magnitude } else { magnitude };
-    value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    crate::http::cnum::strtoll_prefix(s).value
 }
 
 /// Equality whose time does not depend on where the inputs differ.

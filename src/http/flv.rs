@@ -132,26 +132,12 @@ pub fn flv_slice(
 /// after; no digits is accepted only for the empty string (value 0).
 /// Saturates at the `i64` bounds like `strtoll`.
 fn strtoll(s: &str) -> Option<i64> {
-    let bytes = s.as_bytes();
-    let ws = bytes
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .count();
-    let rest = bytes.get(ws..).unwrap_or_default();
-    let (negative, digits) = match rest.split_first() {
-        Some((b'-', d)) => (true, d),
-        Some((b'+', d)) => (false, d),
-        _ => (false, rest),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let p = super::cnum::strtoll_prefix(s);
+    if !p.has_digits {
         // Without digits strtoll consumes nothing: only "" passes the check.
         return s.is_empty().then_some(0);
     }
-    let magnitude = digits.iter().fold(0i128, |acc, &d| {
-        (acc * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX) + 1)
-    });
-    let value = if negative { -magnitude } else { magnitude };
-    Some(value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+    (p.consumed == s.len()).then_some(p.value)
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 //! - [`disposition`]: `Content-Disposition` from the `filename` parameter
 //!   (§10, RFC 6266).
 //! - [`flv`]: FLV pseudo-streaming with `start`/`end` (§12).
+//! - [`cnum`]: C's decimal prefix parsing (`atoi`/`strtoll`).
 
+pub mod cnum;
 pub mod conditional;
 pub mod disposition;
 pub mod flv;

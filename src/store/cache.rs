@@ -93,7 +93,11 @@ impl OpenFileCache {
     /// [`Self::TTL`] ago: the hot path, with no system call at all.
     pub fn fresh(&self, path: &Path) -> Option<Cached> {
         let hit = self.get(path)?;
-        (hit.checked.elapsed() < Self::TTL).then_some(hit)
+        let fresh = hit.checked.elapsed() < Self::TTL;
+        if fresh {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        fresh.then_some(hit)
     }
 
     /// Drops the entry for `path` (after a failed validation).

@@ -50,7 +50,9 @@ fn lookup_depth(
     let path = data.join(format!("{hi:02X}/{lo:02X}/{:06}", slot.trunk_id));
     // The slot header is re-read on every request, so a fresh cached
     // descriptor of the trunk file is enough.
-    let c = match open_inside(&path, data, cache, true) {
+    // The trunk file is shared and rewritten in place (slots freed and
+    // reused, the file truncated): its size is checked every time.
+    let c = match open_inside(&path, data, cache, false) {
         Ok(Ok(c)) => c,
         Ok(Err(miss)) => return Ok(Lookup::Missing(miss)),
         Err(e) => return classify(e),

@@ -168,6 +168,8 @@ fn with_body(ent: &Entity<'_>, ask: &Ask<'_>, segs: Vec<Segment>) -> Response<Bo
         fb.into_body()
     };
     let mut r = Response::new(body);
+    // Room for every header of a file answer: no regrowth.
+    *r.headers_mut() = HeaderMap::with_capacity(12);
     let h = r.headers_mut();
     h.insert(SERVER, SERVER_NAME);
     h.insert(CONTENT_TYPE, header_value(ent.content_type));

@@ -64,11 +64,11 @@ pub fn normalize_path(raw_path: &str) -> Result<String, UrlError> {
         return Err(UrlError::NotAbsolute);
     }
     // Already normal (the common case): nothing to decode or collapse.
-    if !raw_path.contains(['%', '\0'])
-        && raw_path
-            .split('/')
-            .skip(1)
-            .all(|seg| !matches!(seg, "" | "." | ".."))
+    if raw_path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .skip(1)
+        .all(|seg| !matches!(seg, b"" | b"." | b"..") && !seg.contains(&b'%') && !seg.contains(&0))
     {
         return Ok(raw_path.to_owned());
     }

@@ -133,6 +133,16 @@ fn header(text: String) -> HeaderValue {
 /// Evaluates the request's preconditions against the representation's
 /// `etag` and `last_modified` (unix seconds). Meant for GET and HEAD.
 pub fn evaluate(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> Precondition {
+    // Most requests carry no conditional header: nothing is parsed or
+    // formatted for them.
+    if !headers.contains_key(IF_MATCH)
+        && !headers.contains_key(IF_UNMODIFIED_SINCE)
+        && !headers.contains_key(IF_NONE_MATCH)
+        && !headers.contains_key(IF_MODIFIED_SINCE)
+        && !headers.contains_key(IF_RANGE)
+    {
+        return Precondition::Proceed { apply_range: true };
+    }
     let ours = parse_tags(etag.as_bytes()).tags.into_iter().next();
     let last_modified_text = http_date_string(last_modified);
 

@@ -297,19 +297,29 @@ pub async fn serve<B>(
     let in_flight = activity.begin();
     let state = app.state();
     let client = limits::client_ip(conn.peer.ip(), req.headers(), &state.config.trusted_proxies);
+    // The line's text is only gathered when a line is written.
+    let logging = state.access_log.enabled();
     let header = |n| {
         req.headers()
             .get(n)
+            .filter(|_| logging)
             .map(|v: &http::HeaderValue| v.as_bytes().to_vec())
     };
     let mut entry = Entry {
         client,
-        time: handler::unix_now(),
-        method: req.method().as_str().to_owned(),
-        target: req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().to_string(), |p| p.as_str().to_owned()),
+        time: if logging { handler::unix_now() } else { 0 },
+        method: if logging {
+            req.method().as_str().to_owned()
+        } else {
+            String::new()
+        },
+        target: if logging {
+            req.uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().to_string(), |p| p.as_str().to_owned())
+        } else {
+            String::new()
+        },
         protocol: protocol(req.version()),
         status: 0,
         bytes: 0,
@@ -319,18 +329,23 @@ pub async fn serve<B>(
         served: String::new(),
     };
     let limited = state.limiter.as_ref().and_then(|l| l.check(client).err());
-    let (served, resp) = match limited {
+    let (kind, resp) = match limited {
         Some(wait) => {
             tracing::warn!("{client}: rate limited");
-            ("rate_limited".to_owned(), limits::too_many_requests(wait))
+            if logging {
+                entry.served = "rate_limited".to_owned();
+            }
+            ("rate_limited", limits::too_many_requests(wait))
         }
         None => {
-            let (o, r) = handler::handle_outcome(app.clone(), conn, req).await;
-            (o.label(), r)
+            let (o, r) = handler::handle_in(&app, state, conn, req).await;
+            if logging {
+                entry.served = o.label();
+            }
+            (o.kind(), r)
         }
     };
     entry.status = resp.status().as_u16();
-    entry.served = served;
     let (parts, body) = resp.into_parts();
     let observed = Observed {
         inner: body,
@@ -338,6 +353,7 @@ pub async fn serve<B>(
             app,
             entry,
             start,
+            kind,
             _in_flight: in_flight,
         }),
     };
@@ -349,26 +365,24 @@ struct Finish {
     app: Arc<App>,
     entry: Entry,
     start: Instant,
+    /// Metrics label (`Outcome::kind`).
+    kind: &'static str,
     _in_flight: InFlight,
 }
 
 impl Finish {
     fn run(mut self) {
         self.entry.request_time = self.start.elapsed();
-        let kind = self
-            .entry
-            .served
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
         self.app.metrics.record_request(
-            &kind,
+            self.kind,
             self.entry.status,
             self.entry.bytes,
             self.entry.request_time,
         );
-        self.app.state().access_log.write(&self.entry);
+        let state = self.app.state();
+        if state.access_log.enabled() {
+            state.access_log.write(&self.entry);
+        }
     }
 }
 

@@ -23,6 +23,9 @@ use http_body_util::{BodyExt, Empty, Full};
 /// Largest chunk read from a file at once (nginx reads trunk/multipart in 256 KiB chunks too).
 pub const CHUNK: usize = 256 * 1024;
 
+/// Largest file range [`FileBody::into_body`] reads at once into memory.
+pub const SMALL: usize = 64 * 1024;
+
 /// Error that ends a body early; the connection is aborted.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -93,6 +96,22 @@ impl FileBody {
     /// Whether the body sends nothing.
     pub fn is_empty(&self) -> bool {
         self.remaining == 0
+    }
+
+    /// The body as the common [`Body`] type: one small file range
+    /// (≤ [`SMALL`]) is read now into a single buffer (one `pread`, no
+    /// streaming state); anything else, or a read that comes up short,
+    /// streams (a short file then aborts the response as usual).
+    pub fn into_body(self) -> Body {
+        if let [Segment::File { offset, len }] = self.segments.as_slices().0 {
+            if *len <= SMALL as u64 && self.segments.len() == 1 {
+                let mut buf = vec![0u8; *len as usize];
+                if self.file.read_exact_at(&mut buf, *offset).is_ok() {
+                    return full(buf);
+                }
+            }
+        }
+        self.boxed()
     }
 
     /// Boxes the body into the common [`Body`] type.
@@ -209,6 +228,19 @@ mod tests {
         assert_eq!(&out[..4], b"head");
         assert_eq!(&out[4..out.len() - 4], &data[5..5 + CHUNK + 100]);
         assert_eq!(&out[out.len() - 4..], b"tail");
+    }
+
+    #[tokio::test]
+    async fn small_range_is_read_at_once_and_short_one_still_fails() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123456789").unwrap();
+        let f = Arc::new(f);
+        let b = FileBody::new(f.clone(), vec![Segment::File { offset: 2, len: 5 }]).into_body();
+        assert_eq!(b.size_hint().exact(), Some(5));
+        let out = b.collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"23456");
+        let b = FileBody::new(f, vec![Segment::File { offset: 0, len: 20 }]).into_body();
+        assert!(b.collect().await.is_err());
     }
 
     #[tokio::test]

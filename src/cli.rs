@@ -106,10 +106,17 @@ pub fn serve_until_signal(config: Config) -> ExitCode {
 /// Binds the configured listeners and serves until SIGTERM/SIGINT;
 /// SIGHUP (and file changes with `watch_config`) reload from `source`.
 pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.worker_threads {
-        rt.worker_threads(n.max(1));
-    }
+    // One worker: a current-thread runtime (no work-stealing queues or
+    // cross-thread wake-ups), like one nginx worker process.
+    let mut rt = match config.worker_threads {
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -63,6 +63,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Metrics label: [`Outcome::label`] without the peer.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Local => "local",
+            Outcome::NotModified => "not_modified",
+            Outcome::Proxy(_) => "proxy",
+            Outcome::Redirect => "redirect",
+            Outcome::NotFound => "not_found",
+            Outcome::TokenFail => "token_fail",
+            Outcome::Refused => "refused",
+            Outcome::Error => "error",
+        }
+    }
+
     /// Short label for logs and metrics (`local`, `proxy:<peer>`, ...).
     pub fn label(&self) -> String {
         match self {
@@ -90,6 +104,16 @@ pub async fn handle_outcome<B>(
     req: Request<B>,
 ) -> (Outcome, Response<Body>) {
     let state = app.state();
+    handle_in(&app, state, conn, req).await
+}
+
+/// Like [`handle_outcome`], with the state snapshot the caller already took.
+pub async fn handle_in<B>(
+    app: &Arc<App>,
+    state: Arc<State>,
+    conn: ConnInfo,
+    req: Request<B>,
+) -> (Outcome, Response<Body>) {
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,
@@ -98,7 +122,7 @@ pub async fn handle_outcome<B>(
             return (Outcome::Refused, response::method_not_allowed());
         }
     };
-    let (outcome, r) = route(&app, &state, conn, &req, head).await;
+    let (outcome, r) = route(app, &state, conn, &req, head).await;
     (outcome, response::strip_body_for_head(head, r))
 }
 
@@ -238,7 +262,6 @@ async fn route<B>(
                     content_type: cfg.content_type(id.extension()),
                     flv,
                 };
-                let boundary = micros_now().to_string();
                 let ask = Ask {
                     headers: req.headers(),
                     head,
@@ -246,7 +269,7 @@ async fn route<B>(
                     range: ranges.as_ref(),
                     range_header_present: range_header.is_some(),
                     multi_range: cfg.multi_range_enabled,
-                    boundary: &boundary,
+                    boundary: micros_now,
                 };
                 let (_, r) = serve::serve(ent, &ask);
                 return (Outcome::Local, r);
@@ -398,8 +421,10 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn micros_now() -> u128 {
+/// Microseconds since the epoch, as text (multipart boundary).
+fn micros_now() -> String {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros())
+        .to_string()
 }

@@ -246,14 +246,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         }
         let idle = this.activity.in_flight.load(Ordering::Acquire) == 0;
         if let (Some(t), true) = (this.timeout, idle) {
-            let deadline = tokio::time::Instant::from_std(this.activity.idle_since() + t);
-            if this.sleep.deadline() != deadline {
+            // The deadline only ever moves later (idle_since grows), so the
+            // timer is re-armed lazily when it fires early, not per request.
+            while this.sleep.as_mut().poll(cx).is_ready() {
+                let deadline = tokio::time::Instant::from_std(this.activity.idle_since() + t);
+                if deadline <= this.sleep.deadline() {
+                    this.expired = true;
+                    this.activity.idle_closed.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Ok(()));
+                }
                 this.sleep.as_mut().reset(deadline);
-            }
-            if this.sleep.as_mut().poll(cx).is_ready() {
-                this.expired = true;
-                this.activity.idle_closed.store(true, Ordering::Relaxed);
-                return Poll::Ready(Ok(()));
             }
         }
         if let Ok(mut w) = this.activity.reader.lock() {

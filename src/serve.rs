@@ -48,8 +48,9 @@ pub struct Ask<'a> {
     pub range_header_present: bool,
     /// `http.multi_range.enabled`.
     pub multi_range: bool,
-    /// Boundary for a multipart answer (microseconds since the epoch, like the module).
-    pub boundary: &'a str,
+    /// Boundary for a multipart answer (microseconds since the epoch, like
+    /// the module); called only when a multipart answer is built.
+    pub boundary: fn() -> String,
 }
 
 /// The outcome kind, for logs and metrics.
@@ -115,7 +116,8 @@ pub fn serve(ent: Entity<'_>, ask: &Ask<'_>) -> (Served, Response<Body>) {
                 return (Served::Partial, r);
             }
             Ok(list) => {
-                let mp = Multipart::new(&list, size, ent.content_type, ask.boundary);
+                let boundary = (ask.boundary)();
+                let mp = Multipart::new(&list, size, ent.content_type, &boundary);
                 let mut segs = Vec::with_capacity(list.len() * 2 + 1);
                 for (head, rg) in mp.parts() {
                     segs.push(Segment::Bytes(head));
@@ -160,8 +162,14 @@ fn file_seg(base: u64, rg: std::ops::RangeInclusive<u64>) -> Segment {
 fn with_body(ent: &Entity<'_>, ask: &Ask<'_>, segs: Vec<Segment>) -> Response<Body> {
     let fb = FileBody::new(ent.file.file.clone(), segs);
     let len = fb.len();
-    let body = if ask.head { body::empty() } else { fb.boxed() };
+    let body = if ask.head {
+        body::empty()
+    } else {
+        fb.into_body()
+    };
     let mut r = Response::new(body);
+    // Room for every header of a file answer: no regrowth.
+    *r.headers_mut() = HeaderMap::with_capacity(12);
     let h = r.headers_mut();
     h.insert(SERVER, SERVER_NAME);
     h.insert(CONTENT_TYPE, header_value(ent.content_type));

@@ -371,7 +371,6 @@ fn serve_connection<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .max_buf_size(cfg.max_header_size.max(8192))
-        .title_case_headers(true)
         .keep_alive(idle.is_some());
     builder
         .http2()

@@ -63,6 +63,15 @@ pub fn normalize_path(raw_path: &str) -> Result<String, UrlError> {
     if !raw_path.starts_with('/') {
         return Err(UrlError::NotAbsolute);
     }
+    // Already normal (the common case): nothing to decode or collapse.
+    if raw_path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .skip(1)
+        .all(|seg| !matches!(seg, b"" | b"." | b"..") && !seg.contains(&b'%') && !seg.contains(&0))
+    {
+        return Ok(raw_path.to_owned());
+    }
     let decoded = percent_decode(raw_path.as_bytes())?;
     if decoded.contains(&0) {
         return Err(UrlError::NulByte);

@@ -61,10 +61,32 @@ pub enum Precondition {
     Failed,
 }
 
+/// (crc32, size, create time) of an ID's ETag.
+type EtagKey = (u32, u64, i64);
+
 /// Strong ETag of a normal or trunk file, from its ID:
 /// `"<crc32 8 hex>-<size hex>-<create ts hex>"`.
 pub fn etag_for_id(crc32: u32, size: u64, create_ts: i64) -> HeaderValue {
-    header(format!("\"{crc32:08x}-{size:x}-{create_ts:x}\""))
+    // Per-thread copy of the last one (a popular file is asked for again).
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(EtagKey, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let key = (crc32, size, create_ts);
+    let make = || header(format!("\"{crc32:08x}-{size:x}-{create_ts:x}\""));
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return make();
+        };
+        match &*last {
+            Some((k, v)) if *k == key => v.clone(),
+            _ => {
+                let v = make();
+                *last = Some((key, v.clone()));
+                v
+            }
+        }
+    })
 }
 
 /// Strong ETag of an appender or slave file, from the local file:
@@ -76,7 +98,25 @@ pub fn etag_for_meta(size: u64, mtime: i64) -> HeaderValue {
 /// IMF-fixdate (`Wed, 25 Nov 2026 10:17:29 GMT`) of a unix time, clamped
 /// to the years 1970..=9999.
 pub fn http_date(unix: i64) -> HeaderValue {
-    header(http_date_string(unix))
+    // Most answers repeat the previous date (one file, or the clock's
+    // second): a per-thread copy of the last one saves the formatting.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return header(http_date_string(unix));
+        };
+        match &*last {
+            Some((t, v)) if *t == unix => v.clone(),
+            _ => {
+                let v = header(http_date_string(unix));
+                *last = Some((unix, v.clone()));
+                v
+            }
+        }
+    })
 }
 
 fn http_date_string(unix: i64) -> String {
@@ -93,6 +133,16 @@ fn header(text: String) -> HeaderValue {
 /// Evaluates the request's preconditions against the representation's
 /// `etag` and `last_modified` (unix seconds). Meant for GET and HEAD.
 pub fn evaluate(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> Precondition {
+    // Most requests carry no conditional header: nothing is parsed or
+    // formatted for them.
+    if !headers.contains_key(IF_MATCH)
+        && !headers.contains_key(IF_UNMODIFIED_SINCE)
+        && !headers.contains_key(IF_NONE_MATCH)
+        && !headers.contains_key(IF_MODIFIED_SINCE)
+        && !headers.contains_key(IF_RANGE)
+    {
+        return Precondition::Proceed { apply_range: true };
+    }
     let ours = parse_tags(etag.as_bytes()).tags.into_iter().next();
     let last_modified_text = http_date_string(last_modified);
 

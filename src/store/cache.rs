@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,7 +35,8 @@ pub struct Cached {
 #[derive(Debug)]
 pub struct OpenFileCache {
     /// Entries; the mutex is held only for map operations, never across I/O.
-    map: Mutex<HashMap<PathBuf, Cached>>,
+    /// Keyed by the path's bytes (hashing a `Path` walks its components).
+    map: Mutex<HashMap<Box<[u8]>, Cached>>,
     /// Upper bound on cached descriptors, kept well under RLIMIT_NOFILE.
     max: usize,
     /// Opens answered from a cached descriptor.
@@ -103,7 +105,7 @@ impl OpenFileCache {
     /// Drops the entry for `path` (after a failed validation).
     pub fn forget(&self, path: &Path) {
         if let Ok(mut m) = self.map.lock() {
-            m.remove(path);
+            m.remove(key(path));
         }
     }
 
@@ -139,7 +141,7 @@ impl OpenFileCache {
     }
 
     fn get(&self, path: &Path) -> Option<Cached> {
-        self.map.lock().ok()?.get(path).cloned()
+        self.map.lock().ok()?.get(key(path)).cloned()
     }
 
     fn put(&self, path: &Path, c: Cached) {
@@ -147,15 +149,15 @@ impl OpenFileCache {
             return;
         }
         if let Ok(mut m) = self.map.lock() {
-            if m.len() >= self.max && !m.contains_key(path) {
+            if m.len() >= self.max && !m.contains_key(key(path)) {
                 // Evict an arbitrary eighth: cheap, and good enough for a
                 // working set larger than the cache.
-                let drop: Vec<PathBuf> = m.keys().take(self.max / 8 + 1).cloned().collect();
+                let drop: Vec<Box<[u8]>> = m.keys().take(self.max / 8 + 1).cloned().collect();
                 for k in drop {
                     m.remove(&k);
                 }
             }
-            m.insert(path.to_path_buf(), c);
+            m.insert(key(path).into(), c);
         }
     }
 }
@@ -172,6 +174,11 @@ fn fd_budget() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1024);
     soft / 2
+}
+
+/// A path's bytes, the cache key.
+fn key(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
 }
 
 #[cfg(test)]

@@ -100,11 +100,25 @@ pub(super) fn classify(e: io::Error) -> Result<Lookup, StoreError> {
 
 /// Looks `id` up under `store_path` (the `store_pathN` its `Mxx` names).
 pub fn lookup(id: &FileId, store_path: &Path, cache: &OpenFileCache) -> Result<Lookup, StoreError> {
-    let data = store_path.join("data");
+    let data = under(store_path, "data", 64);
     match id.kind() {
         FileKind::Trunk(slot) => trunk::lookup(id, slot, &data, cache),
         _ => lookup_plain(id, &data, cache),
     }
+}
+
+/// `dir/rel` (`rel` relative, no leading `/`) in one allocation with room
+/// for `spare` more bytes; what `Path::join` gives, without its per-push
+/// checks and regrowth.
+pub(super) fn under(dir: &Path, rel: &str, spare: usize) -> PathBuf {
+    let d = dir.as_os_str();
+    let mut s = std::ffi::OsString::with_capacity(d.len() + 1 + rel.len() + spare);
+    s.push(d);
+    if !d.is_empty() && !d.as_encoded_bytes().ends_with(b"/") {
+        s.push("/");
+    }
+    s.push(rel);
+    PathBuf::from(s)
 }
 
 /// A plain file: `stat` semantics (slave files may be symlinks), but only
@@ -114,7 +128,7 @@ pub(super) fn lookup_plain(
     data: &Path,
     cache: &OpenFileCache,
 ) -> Result<Lookup, StoreError> {
-    let path = data.join(id.true_filename());
+    let path = under(data, id.true_filename(), 0);
     // Normal IDs name immutable content (and their size is checked against
     // the ID below); appender and slave files are revalidated every time.
     let immutable = matches!(id.kind(), FileKind::Normal);
@@ -195,4 +209,26 @@ pub(super) fn open_inside(
     c.len = meta.len();
     c.mtime = meta.mtime();
     Ok(Ok(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_is_join() {
+        for (d, r) in [
+            ("/a", "data"),
+            ("/a/", "data"),
+            ("", "x"),
+            ("/", "00/01/f.txt"),
+            ("a", "b"),
+        ] {
+            assert_eq!(
+                under(Path::new(d), r, 3).as_os_str(),
+                Path::new(d).join(r).as_os_str(),
+                "{d} {r}"
+            );
+        }
+    }
 }

@@ -246,7 +246,7 @@ fn serve_range(
         range: ranges.as_ref(),
         range_header_present: true,
         multi_range: true,
-        boundary: "00000000000000000042",
+        boundary: || "00000000000000000042".to_string(),
     };
     let (_, resp) = serve::serve(ent, &ask);
     let status = resp.status();

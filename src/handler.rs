@@ -219,16 +219,7 @@ async fn route<B>(
     // §7: for normal/trunk files the validators come from the ID, so a
     // matching conditional is answered before touching the disk (works
     // even when the file is not local and its source is down).
-    let id_validators = match id.kind() {
-        FileKind::Normal | FileKind::Trunk(_) => id.size().map(|size| {
-            let enc = id.encoded();
-            (
-                conditional::etag_for_id(enc.crc32, size, enc.create_ts),
-                enc.create_ts,
-            )
-        }),
-        _ => None,
-    };
+    let id_validators = id_validators(&id);
     if let Some((etag, lm)) = &id_validators {
         let star = req
             .headers()
@@ -427,4 +418,19 @@ fn micros_now() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros())
         .to_string()
+}
+
+/// ETag and Last-Modified carried by the ID itself: normal and trunk files
+/// are immutable, so every replica answers with the same validators.
+pub fn id_validators(id: &FileId) -> Option<(HeaderValue, i64)> {
+    match id.kind() {
+        FileKind::Normal | FileKind::Trunk(_) => id.size().map(|size| {
+            let enc = id.encoded();
+            (
+                conditional::etag_for_id(enc.crc32, size, enc.create_ts),
+                enc.create_ts,
+            )
+        }),
+        _ => None,
+    }
 }

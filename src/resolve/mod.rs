@@ -26,9 +26,8 @@ use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::Body;
 use crate::config::{Config, ProxyVia, ResponseMode, Scheme, StorageIds, DEFAULT_STORAGE_PORT};
-use crate::fileid::{FileId, FileKind, Source};
+use crate::fileid::{FileId, Source};
 use crate::handler::Outcome;
-use crate::http::conditional;
 use crate::http::query::Query;
 use crate::http::range::ByteRanges;
 use crate::response;
@@ -410,16 +409,7 @@ async fn via_storage(
         connect_timeout: cfg.connect_timeout,
         network_timeout: cfg.network_timeout,
     };
-    let validators = match id.kind() {
-        FileKind::Normal | FileKind::Trunk(_) => id.size().map(|size| {
-            let enc = id.encoded();
-            (
-                conditional::etag_for_id(enc.crc32, size, enc.create_ts),
-                enc.create_ts,
-            )
-        }),
-        _ => None,
-    };
+    let validators = crate::handler::id_validators(id);
     let boundary = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros())

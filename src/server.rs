@@ -151,6 +151,72 @@ struct Shared {
     graceful: GracefulShutdown,
     /// Caps open connections; a permit lives as long as its connection.
     permits: Arc<Semaphore>,
+    /// A descriptor kept in reserve for shedding load when descriptors run out.
+    reserve: Reserve,
+}
+
+/// One descriptor (`/dev/null`) held back so that, when `accept` fails with
+/// EMFILE/ENFILE, it can be released to accept the waiting connection,
+/// answer it 503 and close it, instead of leaving clients hanging in the
+/// backlog until some descriptor frees up.
+struct Reserve(std::sync::Mutex<Option<std::fs::File>>);
+
+impl Reserve {
+    fn new() -> Self {
+        Reserve(std::sync::Mutex::new(Self::open()))
+    }
+
+    fn open() -> Option<std::fs::File> {
+        std::fs::File::open("/dev/null").ok()
+    }
+
+    /// Releases the reserved descriptor; false when none was held.
+    fn release(&self) -> bool {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take().is_some()
+    }
+
+    /// Takes a descriptor back into reserve (if one can be had again).
+    fn refill(&self) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Self::open();
+        }
+    }
+}
+
+/// Out of descriptors (process or system limit).
+fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23) | Some(24)) // ENFILE, EMFILE
+}
+
+/// The answer to a connection shed for lack of descriptors.
+const SHED_503: &str = concat!(
+    "HTTP/1.1 503 Service Unavailable\r\nServer: fdfs-httpd/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n",
+    "Retry-After: 1\r\nConnection: close\r\n\r\n503 Service Unavailable\n"
+);
+
+/// Out of descriptors: frees the reserve, accepts one waiting connection,
+/// answers it 503 (plain listeners; TLS ones are just closed) and closes
+/// it, then takes the reserve back. Returns false when there was no
+/// reserve to free (the caller backs off).
+async fn shed(l: &TcpListener, kind: Kind, reserve: &Reserve) -> bool {
+    if !reserve.release() {
+        reserve.refill();
+        return false;
+    }
+    if let Ok(Ok((tcp, _))) = tokio::time::timeout(Duration::from_millis(50), l.accept()).await {
+        if kind == Kind::Http {
+            let mut sink = [0u8; 4096];
+            let _ = tcp.try_read(&mut sink);
+            let _ = tcp.try_write(SHED_503.as_bytes());
+        }
+        drop(tcp);
+    }
+    reserve.refill();
+    true
 }
 
 /// A running accept loop.
@@ -176,6 +242,7 @@ pub async fn serve(
         permits: Arc::new(Semaphore::new(
             cfg.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
         )),
+        reserve: Reserve::new(),
     });
     let mut running: HashMap<SocketAddr, Accepting> = HashMap::new();
     let mut stopped: Vec<JoinHandle<()>> = Vec::new();
@@ -252,6 +319,7 @@ fn accept_loop(shared: &Arc<Shared>, l: Listener) -> Accepting {
             kind_rx.borrow().as_str(),
             local.map_or(addr.to_string(), |a| a.to_string())
         );
+        let mut shed_count: u64 = 0;
         loop {
             let permit = tokio::select! {
                 p = shared.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -261,7 +329,15 @@ fn accept_loop(shared: &Arc<Shared>, l: Listener) -> Accepting {
                 r = l.accept() => match r {
                     Ok(x) => x,
                     Err(e) => {
-                        // EMFILE/ENFILE and friends: back off instead of spinning.
+                        let kind = *kind_rx.borrow();
+                        if out_of_fds(&e) && shed(&l, kind, &shared.reserve).await {
+                            shed_count += 1;
+                            if shed_count.is_power_of_two() {
+                                tracing::error!("out of file descriptors: {shed_count} connections answered 503 so far");
+                            }
+                            continue;
+                        }
+                        // Other errors: back off instead of spinning.
                         tracing::error!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;

@@ -262,7 +262,7 @@ fn redirect(cfg: &Config, ip: IpAddr, port: u16, req: &NotLocal<'_>) -> Response
     );
     tracing::debug!("redirect to {loc}");
     let mut r = response::empty(StatusCode::FOUND);
-    match HeaderValue::from_str(&loc) {
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(loc)) {
         Ok(v) => {
             r.headers_mut().insert(LOCATION, v);
             r.headers_mut()
@@ -317,8 +317,9 @@ async fn forward(
             };
             match res {
                 Ok(r) => {
-                    lag.peers.success(c.ip, started.elapsed());
-                    app.metrics.record_upstream(c.ip, started.elapsed(), true);
+                    let took = started.elapsed();
+                    lag.peers.success(c.ip, took);
+                    app.metrics.record_upstream(c.ip, took, true);
                     if c.role == Role::Peer {
                         tracing::info!("{}: served by failover peer {} ({via:?})", req.uri, c.ip);
                     }

@@ -7,6 +7,7 @@
 //! that ends early or stalls ends the client's response with an error, so
 //! the client connection is aborted: never a short 200.
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -64,6 +65,20 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// Standard headers never passed back: hop-by-hop ones and ours (`Date`,
+/// `Server`); compared as known names before any string comparison.
+const DROPPED: [HeaderName; 9] = [
+    CONNECTION,
+    http::header::DATE,
+    SERVER,
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+];
+
 /// The headers sent to the peer: the forwarded ones, the bypass header
 /// (name only matters; every value is passed), and `Host`.
 pub fn request_headers(
@@ -96,11 +111,12 @@ pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
         .collect();
     let mut out = HeaderMap::with_capacity(upstream.len());
     for (name, v) in upstream {
+        if DROPPED.contains(name) {
+            continue;
+        }
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
             || named.iter().any(|t| t == n)
-            || n == "date"
-            || n == "server"
             || n == "x-pad"
             || n.starts_with("x-accel-")
         {
@@ -113,10 +129,19 @@ pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
 
 /// `ip:port` as a URI authority (IPv6 in brackets).
 pub fn authority(addr: SocketAddr) -> String {
+    let mut s = String::with_capacity(48);
     match addr {
-        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        SocketAddr::V4(a) => super::redirect::push_ipv4(&mut s, *a.ip()),
+        SocketAddr::V6(a) => {
+            s.push('[');
+            // Display for Ipv6Addr never fails writing into a String.
+            let _ = write!(s, "{}", a.ip());
+            s.push(']');
+        }
     }
+    s.push(':');
+    super::redirect::push_decimal(&mut s, u32::from(addr.port()));
+    s
 }
 
 /// How peers are spoken to.
@@ -397,12 +422,25 @@ impl HttpProxy {
         connect_timeout: Duration,
         network_timeout: Duration,
     ) -> Result<Response<Incoming>, Failure> {
-        let auth = authority(peer);
-        let uri = format!("{}://{auth}{}", transport.scheme(), ask.target);
-        let host = HeaderValue::from_str(&auth).map_err(|_| Failure::Unreachable)?;
+        let auth = Bytes::from(authority(peer));
+        let host =
+            HeaderValue::from_maybe_shared(auth.clone()).map_err(|_| Failure::Unreachable)?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(match transport {
+            Transport::Http => http::uri::Scheme::HTTP,
+            Transport::Https(_) => http::uri::Scheme::HTTPS,
+        });
+        parts.authority =
+            Some(http::uri::Authority::from_maybe_shared(auth).map_err(|_| Failure::Unreachable)?);
+        parts.path_and_query = Some(
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(
+                ask.target.as_bytes(),
+            ))
+            .map_err(|_| Failure::Unreachable)?,
+        );
         let mut req = Request::new(Empty::<Bytes>::new());
         *req.method_mut() = if ask.head { Method::HEAD } else { Method::GET };
-        *req.uri_mut() = uri.parse().map_err(|_| Failure::Unreachable)?;
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| Failure::Unreachable)?;
         *req.headers_mut() = request_headers(ask.headers, ask.bypass, host);
         let fut = self.client(connect_timeout, transport.tls()).request(req);
         // The connect has its own limit; the head must follow within network_timeout.
@@ -416,7 +454,7 @@ impl HttpProxy {
                     Failure::Unreachable
                 };
                 tracing::warn!(
-                    "peer {}://{auth}: {e} ({:?})",
+                    "peer {}://{peer}: {e} ({:?})",
                     transport.scheme(),
                     source_text(&e)
                 );
@@ -463,7 +501,8 @@ pub fn relay(
     let body = Relay {
         inner: body,
         idle,
-        timer: Box::pin(tokio::time::sleep(idle)),
+        timer: None,
+        armed: false,
         _permit: permit,
     };
     let mut r = Response::new(BodyExt::boxed(body));
@@ -476,7 +515,10 @@ pub fn relay(
 struct Relay {
     inner: Incoming,
     idle: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// Armed at the first `Pending` after a frame (most small bodies never
+    /// wait, so no timer is registered for them).
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -492,6 +534,23 @@ impl std::fmt::Display for Stalled {
 
 impl std::error::Error for Stalled {}
 
+impl Relay {
+    fn stall_timer(&mut self) -> Pin<&mut Sleep> {
+        if !self.armed {
+            self.armed = true;
+            let deadline = tokio::time::Instant::now() + self.idle;
+            match &mut self.timer {
+                Some(t) => t.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        let idle = self.idle;
+        self.timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)))
+            .as_mut()
+    }
+}
+
 impl HttpBody for Relay {
     type Data = Bytes;
     type Error = BodyError;
@@ -503,8 +562,7 @@ impl HttpBody for Relay {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(f))) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
+                this.armed = false;
                 Poll::Ready(Some(Ok(f)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -512,7 +570,7 @@ impl HttpBody for Relay {
                 Poll::Ready(Some(Err(Box::new(e))))
             }
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
+            Poll::Pending => match this.stall_timer().poll(cx) {
                 Poll::Ready(()) => {
                     tracing::error!("aborting proxied response: {Stalled}");
                     Poll::Ready(Some(Err(Box::new(Stalled))))

@@ -372,7 +372,7 @@ async fn via_http(
         headers: req.headers,
         bypass: cfg.bypass_header.as_ref().map(|(n, _)| n),
     };
-    let resp = app
+    let (resp, reuse) = app
         .lag
         .http
         .send(
@@ -389,7 +389,12 @@ async fn via_http(
     {
         return Err(Failure::NotHere);
     }
-    Ok(proxy::relay(resp, cfg.network_timeout, permit.take()))
+    Ok(proxy::relay(
+        resp,
+        cfg.network_timeout,
+        permit.take(),
+        Some(reuse),
+    ))
 }
 
 async fn via_storage(

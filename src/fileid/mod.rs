@@ -116,8 +116,10 @@ impl std::error::Error for IdError {}
 /// accessor is infallible and the remote filename is pure ASCII.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileId {
-    group: String,
-    remote: String,
+    /// Group name followed by the remote filename, in one allocation.
+    text: String,
+    /// Length of the group name (1..=16) at the start of `text`.
+    group_len: u8,
     store_index: u8,
     subdirs: (u8, u8),
     kind: FileKind,
@@ -199,9 +201,12 @@ impl FileId {
             return Err(IdError::MetadataSidecar);
         }
 
+        let mut text = String::with_capacity(group.len() + remote.len());
+        text.push_str(group);
+        text.push_str(remote);
         Ok(FileId {
-            group: group.to_owned(),
-            remote: remote.to_owned(),
+            text,
+            group_len: u8::try_from(g.len()).map_err(|_| IdError::BadGroup)?,
             store_index,
             subdirs,
             kind,
@@ -211,12 +216,16 @@ impl FileId {
 
     /// The group name (`group1`).
     pub fn group(&self) -> &str {
-        &self.group
+        self.text
+            .get(..usize::from(self.group_len))
+            .unwrap_or_default()
     }
 
     /// The remote filename, `M00/00/00/<name>`; what anti-steal tokens sign.
     pub fn remote(&self) -> &str {
-        &self.remote
+        self.text
+            .get(usize::from(self.group_len)..)
+            .unwrap_or_default()
     }
 
     /// Store path index from `Mxx` (0..=255); the caller range-checks it
@@ -232,12 +241,12 @@ impl FileId {
 
     /// The path relative to `<store_path>/data/`: `HH/HH/<name>`.
     pub fn true_filename(&self) -> &str {
-        self.remote.get(4..).unwrap_or_default()
+        self.remote().get(4..).unwrap_or_default()
     }
 
     /// The file name alone, after `Mxx/HH/HH/`.
     pub fn file_name(&self) -> &str {
-        self.remote.get(LOGIC_PATH_LEN..).unwrap_or_default()
+        self.remote().get(LOGIC_PATH_LEN..).unwrap_or_default()
     }
 
     /// File type derived from the name (§2.5).
@@ -283,7 +292,7 @@ impl FileId {
 impl fmt::Display for FileId {
     /// The full file ID, `group/remote`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.group, self.remote)
+        write!(f, "{}/{}", self.group(), self.remote())
     }
 }
 
@@ -308,8 +317,20 @@ fn hex_upper(c: u8) -> Option<u8> {
 /// Bytes a file name may contain: upstream's `fdfs_validate_filename` set
 /// plus `:` (see [`FileId::parse`]).
 fn is_name_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':')
+    NAME_CHARS[usize::from(c)]
 }
+
+/// [`is_name_char`] as a table: the check runs over every byte of every name.
+const NAME_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':');
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

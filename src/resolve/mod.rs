@@ -262,7 +262,7 @@ fn redirect(cfg: &Config, ip: IpAddr, port: u16, req: &NotLocal<'_>) -> Response
     );
     tracing::debug!("redirect to {loc}");
     let mut r = response::empty(StatusCode::FOUND);
-    match HeaderValue::from_str(&loc) {
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(loc)) {
         Ok(v) => {
             r.headers_mut().insert(LOCATION, v);
             r.headers_mut()
@@ -317,8 +317,9 @@ async fn forward(
             };
             match res {
                 Ok(r) => {
-                    lag.peers.success(c.ip, started.elapsed());
-                    app.metrics.record_upstream(c.ip, started.elapsed(), true);
+                    let took = started.elapsed();
+                    lag.peers.success(c.ip, took);
+                    app.metrics.record_upstream(c.ip, took, true);
                     if c.role == Role::Peer {
                         tracing::info!("{}: served by failover peer {} ({via:?})", req.uri, c.ip);
                     }
@@ -371,7 +372,7 @@ async fn via_http(
         headers: req.headers,
         bypass: cfg.bypass_header.as_ref().map(|(n, _)| n),
     };
-    let resp = app
+    let (resp, reuse) = app
         .lag
         .http
         .send(
@@ -388,7 +389,12 @@ async fn via_http(
     {
         return Err(Failure::NotHere);
     }
-    Ok(proxy::relay(resp, cfg.network_timeout, permit.take()))
+    Ok(proxy::relay(
+        resp,
+        cfg.network_timeout,
+        permit.take(),
+        Some(reuse),
+    ))
 }
 
 async fn via_storage(

@@ -2,7 +2,8 @@
 //! corrections: a clean response (`Content-Length: 0`), IPv6 in brackets,
 //! configurable scheme/port, no 256-byte truncation.
 
-use std::net::IpAddr;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Builds `scheme://HOST[:PORT]<path>?<query>&redirect=1`.
 ///
@@ -20,29 +21,36 @@ pub fn location(
     has_params: bool,
 ) -> String {
     let default_port = if scheme == "https" { 443 } else { 80 };
-    let mut s = String::with_capacity(path.len() + query.map_or(0, str::len) + 48);
+    let mut s = String::with_capacity(path.len() + query.map_or(0, str::len) + 64);
     s.push_str(scheme);
     s.push_str("://");
     match host {
-        IpAddr::V4(v4) => s.push_str(&v4.to_string()),
+        IpAddr::V4(v4) => push_ipv4(&mut s, v4),
         IpAddr::V6(v6) => {
             s.push('[');
-            s.push_str(&v6.to_string());
+            // Display for Ipv6Addr never fails writing into a String.
+            let _ = write!(s, "{v6}");
             s.push(']');
         }
     }
     if port != default_port {
         s.push(':');
-        s.push_str(&port.to_string());
+        push_decimal(&mut s, u32::from(port));
     }
-    s.push_str(&target(path, query, has_params));
+    push_target(&mut s, path, query, has_params);
     s
 }
 
 /// The request target sent to a peer, `<path>?<query>&redirect=1`, with
 /// the same rules as [`location`] (also used by the proxy).
 pub fn target(path: &str, query: Option<&str>, has_params: bool) -> String {
-    let mut s = percent_encode_path(path);
+    let mut s = String::with_capacity(path.len() + query.map_or(0, str::len) + 16);
+    push_target(&mut s, path, query, has_params);
+    s
+}
+
+fn push_target(s: &mut String, path: &str, query: Option<&str>, has_params: bool) {
+    push_encoded_path(s, path);
     match query {
         Some(q) if !q.is_empty() => {
             s.push('?');
@@ -52,21 +60,86 @@ pub fn target(path: &str, query: Option<&str>, has_params: bool) -> String {
         _ => s.push('?'),
     }
     s.push_str("redirect=1");
-    s
 }
+
+/// Appends dotted-quad `ip` without going through `fmt`.
+pub(crate) fn push_ipv4(s: &mut String, ip: Ipv4Addr) {
+    for (i, o) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(s, u32::from(o));
+    }
+}
+
+/// Appends `n` in decimal without going through `fmt`.
+pub(crate) fn push_decimal(s: &mut String, n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &buf[i..] {
+        s.push(char::from(d));
+    }
+}
+
+/// Bytes that pass through [`push_encoded_path`] unescaped.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'/' | b'-'
+                    | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+            );
+        i += 1;
+    }
+    t
+};
 
 /// Re-encodes bytes that may not appear raw in a URL path (the decoded
 /// path can hold spaces or non-ASCII); FastDFS IDs pass through unchanged.
-fn percent_encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+fn push_encoded_path(out: &mut String, path: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: u8| PLAIN[usize::from(b)];
+    if path.bytes().all(plain) {
+        out.push_str(path);
+        return;
+    }
     for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
+        if plain(b) {
+            out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -119,6 +192,30 @@ mod tests {
         assert_eq!(
             location("http", ip, 8888, "/a b", None, false),
             "http://[2001:db8::1]:8888/a%20b?redirect=1"
+        );
+    }
+
+    #[test]
+    fn digits_and_escapes() {
+        let ip: IpAddr = "255.0.10.1".parse().unwrap();
+        assert_eq!(
+            location("http", ip, 65535, "/a\u{e9}%", None, false),
+            "http://255.0.10.1:65535/a%C3%A9%25?redirect=1"
+        );
+        assert_eq!(
+            location(
+                "https",
+                "0.0.0.0".parse().unwrap(),
+                80,
+                "/",
+                Some("x"),
+                false
+            ),
+            "https://0.0.0.0:80/?x?redirect=1"
+        );
+        assert_eq!(
+            location("http", ip, 0, "/\t", None, false),
+            "http://255.0.10.1:0/%09?redirect=1"
         );
     }
 }

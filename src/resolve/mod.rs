@@ -372,7 +372,7 @@ async fn via_http(
         headers: req.headers,
         bypass: cfg.bypass_header.as_ref().map(|(n, _)| n),
     };
-    let (resp, reuse) = app
+    let resp = app
         .lag
         .http
         .send(
@@ -389,12 +389,7 @@ async fn via_http(
     {
         return Err(Failure::NotHere);
     }
-    Ok(proxy::relay(
-        resp,
-        cfg.network_timeout,
-        permit.take(),
-        Some(reuse),
-    ))
+    Ok(proxy::relay(resp, cfg.network_timeout, permit.take()))
 }
 
 async fn via_storage(

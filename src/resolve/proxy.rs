@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, SERVER};
@@ -25,7 +25,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
@@ -345,159 +346,7 @@ impl Write for PeerStream {
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
-
-/// A pooled connection's key: the peer and whether it is spoken to over TLS.
-type Key = (SocketAddr, bool);
-
-struct IdleConn {
-    sender: Sender,
-    since: Instant,
-}
-
-/// Idle keep-alive connections per peer, most recently used last. Peers
-/// are few (known group members only), so a list is searched linearly.
-#[derive(Default)]
-struct Idle {
-    lists: Mutex<Vec<(Key, Vec<IdleConn>)>>,
-}
-
-impl Idle {
-    fn take(&self, key: Key) -> Option<Sender> {
-        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-        let (_, list) = lists.iter_mut().find(|(k, _)| *k == key)?;
-        while let Some(c) = list.pop() {
-            if !c.sender.is_closed() && c.since.elapsed() < POOL_IDLE {
-                return Some(c.sender);
-            }
-        }
-        None
-    }
-
-    fn put(&self, key: Key, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
-        let now = Instant::now();
-        let conn = IdleConn { sender, since: now };
-        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-        match lists.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, list)) => {
-                // Oldest first: drop those idle longer than POOL_IDLE.
-                let expired = list
-                    .iter()
-                    .take_while(|c| now.duration_since(c.since) >= POOL_IDLE)
-                    .count();
-                list.drain(..expired);
-                list.push(conn);
-            }
-            None => lists.push((key, vec![conn])),
-        }
-    }
-}
-
-/// A connection lent to one response: given back to the pool when the
-/// body was read to its end, closed otherwise.
-pub struct Reuse {
-    idle: Arc<Idle>,
-    key: Key,
-    sender: Sender,
-}
-
-impl Reuse {
-    fn give_back(self) {
-        self.idle.put(self.key, self.sender);
-    }
-}
-
-impl std::fmt::Debug for Reuse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reuse").field("peer", &self.key.0).finish()
-    }
-}
-
-/// Why a request to a peer failed before its response head.
-#[derive(Debug)]
-enum SendError {
-    Connect(ConnectError),
-    Http(hyper::Error),
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::Connect(_) => f.write_str("client error (Connect)"),
-            SendError::Http(_) => f.write_str("client error (SendRequest)"),
-        }
-    }
-}
-
-impl std::error::Error for SendError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SendError::Connect(e) => Some(e),
-            SendError::Http(e) => Some(e),
-        }
-    }
-}
-
-/// HTTP/1.1 keep-alive client: one connection per request in flight,
-/// reused once its previous response body was read to the end.
-#[derive(Clone)]
-struct PeerClient {
-    connector: PeerConnector,
-    idle: Arc<Idle>,
-}
-
-impl PeerClient {
-    async fn request(
-        &self,
-        peer: SocketAddr,
-        https: bool,
-        mut req: Request<Empty<Bytes>>,
-    ) -> Result<(Response<Incoming>, Reuse), SendError> {
-        let key = (peer, https);
-        while let Some(mut sender) = self.idle.take(key) {
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(req).await {
-                Ok(r) => return Ok((r, self.reuse(key, sender))),
-                // Not sent (the connection closed meanwhile): try another.
-                Err(mut e) => match e.take_message() {
-                    Some(back) => req = back,
-                    None => return Err(SendError::Http(e.into_error())),
-                },
-            }
-        }
-        let scheme = if https { "https" } else { "http" };
-        let dst: Uri = format!("{scheme}://{}/", authority(peer))
-            .parse()
-            .map_err(|_| SendError::Connect(ConnectError::ServerName))?;
-        let mut connector = self.connector.clone();
-        let io = tower_service::Service::call(&mut connector, dst)
-            .await
-            .map_err(SendError::Connect)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(SendError::Http)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("peer {peer}: connection ended: {e}");
-            }
-        });
-        let r = sender.send_request(req).await.map_err(SendError::Http)?;
-        Ok((r, self.reuse(key, sender)))
-    }
-
-    fn reuse(&self, key: Key, sender: Sender) -> Reuse {
-        Reuse {
-            idle: self.idle.clone(),
-            key,
-            sender,
-        }
-    }
-}
+type PeerClient = Client<PeerConnector, Empty<Bytes>>;
 
 /// What the cached client was built for: the connect limit and the TLS
 /// configuration (by identity: a reload that reads `peer_ca_file` builds a
@@ -551,10 +400,11 @@ impl HttpProxy {
         if let Some(b) = slot.as_ref().filter(|b| b.fits(connect_timeout, tls)) {
             return b.client.clone();
         }
-        let client = PeerClient {
-            connector: PeerConnector::new(connect_timeout, tls.cloned()),
-            idle: Arc::default(),
-        };
+        let conn = PeerConnector::new(connect_timeout, tls.cloned());
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(conn);
         *slot = Some(Built {
             connect_timeout,
             tls: tls.cloned(),
@@ -571,17 +421,28 @@ impl HttpProxy {
         ask: &Ask<'_>,
         connect_timeout: Duration,
         network_timeout: Duration,
-    ) -> Result<(Response<Incoming>, Reuse), Failure> {
-        let host = HeaderValue::from_maybe_shared(Bytes::from(authority(peer)))
-            .map_err(|_| Failure::Unreachable)?;
+    ) -> Result<Response<Incoming>, Failure> {
+        let auth = Bytes::from(authority(peer));
+        let host =
+            HeaderValue::from_maybe_shared(auth.clone()).map_err(|_| Failure::Unreachable)?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(match transport {
+            Transport::Http => http::uri::Scheme::HTTP,
+            Transport::Https(_) => http::uri::Scheme::HTTPS,
+        });
+        parts.authority =
+            Some(http::uri::Authority::from_maybe_shared(auth).map_err(|_| Failure::Unreachable)?);
+        parts.path_and_query = Some(
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(
+                ask.target.as_bytes(),
+            ))
+            .map_err(|_| Failure::Unreachable)?,
+        );
         let mut req = Request::new(Empty::<Bytes>::new());
         *req.method_mut() = if ask.head { Method::HEAD } else { Method::GET };
-        *req.uri_mut() = Uri::from_maybe_shared(Bytes::copy_from_slice(ask.target.as_bytes()))
-            .map_err(|_| Failure::Unreachable)?;
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| Failure::Unreachable)?;
         *req.headers_mut() = request_headers(ask.headers, ask.bypass, host);
-        let https = matches!(transport, Transport::Https(_));
-        let client = self.client(connect_timeout, transport.tls());
-        let fut = client.request(peer, https, req);
+        let fut = self.client(connect_timeout, transport.tls()).request(req);
         // The connect has its own limit; the head must follow within network_timeout.
         match tokio::time::timeout(connect_timeout + network_timeout, fut).await {
             Err(_) => Err(Failure::Timeout),
@@ -633,7 +494,6 @@ pub fn relay(
     upstream: Response<Incoming>,
     idle: Duration,
     permit: Option<OwnedSemaphorePermit>,
-    reuse: Option<Reuse>,
 ) -> Response<Body> {
     let (parts, body) = upstream.into_parts();
     let mut headers = response_headers(&parts.headers);
@@ -643,7 +503,6 @@ pub fn relay(
         idle,
         timer: None,
         armed: false,
-        reuse,
         _permit: permit,
     };
     let mut r = Response::new(BodyExt::boxed(body));
@@ -660,8 +519,6 @@ struct Relay {
     /// wait, so no timer is registered for them).
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
-    /// The upstream connection, pooled again once the body ended.
-    reuse: Option<Reuse>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -694,18 +551,6 @@ impl Relay {
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        // Content-Length bodies end without a final poll: reuse the
-        // connection only when the body was read in full.
-        if let Some(r) = self.reuse.take() {
-            if self.inner.is_end_stream() {
-                r.give_back();
-            }
-        }
-    }
-}
-
 impl HttpBody for Relay {
     type Data = Bytes;
     type Error = BodyError;
@@ -724,12 +569,7 @@ impl HttpBody for Relay {
                 tracing::error!("aborting proxied response: peer body failed: {e}");
                 Poll::Ready(Some(Err(Box::new(e))))
             }
-            Poll::Ready(None) => {
-                if let Some(r) = this.reuse.take() {
-                    r.give_back();
-                }
-                Poll::Ready(None)
-            }
+            Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match this.stall_timer().poll(cx) {
                 Poll::Ready(()) => {
                     tracing::error!("aborting proxied response: {Stalled}");
@@ -913,74 +753,6 @@ mod tests {
         assert!(fits(t, Some(&a.clone())), "same configuration, same client");
         assert!(!fits(t, Some(&b)));
         assert!(!fits(t, None));
-    }
-
-    #[tokio::test]
-    async fn connections_are_reused_only_after_a_full_body() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let l = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = l.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 1024];
-                    while let Ok(n) = s.read(&mut chunk).await {
-                        if n == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            buf.drain(..end + 4);
-                            let r = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-                            if s.write_all(r).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        let p = HttpProxy::default();
-        let headers = HeaderMap::new();
-        let ask = Ask {
-            head: false,
-            target: "/x?redirect=1",
-            headers: &headers,
-            bypass: None,
-        };
-        let t = Duration::from_secs(2);
-        for _ in 0..3 {
-            let (resp, reuse) = p.send(addr, Transport::Http, &ask, t, t).await.unwrap();
-            let body = relay(resp, t, None, Some(reuse))
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes();
-            assert_eq!(&body[..], b"hello");
-        }
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
-            "one kept-alive connection"
-        );
-        // A body dropped unread: that connection is not pooled again.
-        let (resp, reuse) = p.send(addr, Transport::Http, &ask, t, t).await.unwrap();
-        drop(relay(resp, t, None, Some(reuse)));
-        let (resp, reuse) = p.send(addr, Transport::Http, &ask, t, t).await.unwrap();
-        let body = relay(resp, t, None, Some(reuse))
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes();
-        assert_eq!(&body[..], b"hello");
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

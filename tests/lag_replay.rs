@@ -67,13 +67,6 @@ fn parts(body: &[u8], boundary: &str) -> Vec<Vec<u8>> {
     out
 }
 
-fn b64(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_lag_cases_match_the_module() {
     let cases: Vec<Value> = jsonl("real/responses.jsonl")

@@ -44,26 +44,6 @@ fn needs_peer(id: &str) -> bool {
         || id == "garbled_suffix_B"
 }
 
-fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Vec<u8>> {
-    let delim = format!("\r\n--{boundary}");
-    let text = body.to_vec();
-    let mut parts = Vec::new();
-    let mut rest: &[u8] = &text;
-    while let Some(p) = rest
-        .windows(delim.len())
-        .position(|w| w == delim.as_bytes())
-    {
-        parts.push(rest[..p].to_vec());
-        rest = &rest[p + delim.len()..];
-    }
-    parts.push(rest.to_vec());
-    parts
-}
-
-fn boundary_of(ct: &str) -> String {
-    ct.split("boundary=").nth(1).unwrap_or("").to_string()
-}
-
 #[tokio::test]
 async fn recorded_local_cases_match_the_module() {
     let tmp = tempfile::tempdir().unwrap();
@@ -197,7 +177,7 @@ fn compare_entity(c: &Value, got: &Resp, problems: &mut Vec<String>) {
         }
     }
     if multipart {
-        let want_body = base64_decode(c["body_b64"].as_str().unwrap_or(""));
+        let want_body = b64(c["body_b64"].as_str().unwrap_or(""));
         let wb = boundary_of(&rec("content-type").unwrap());
         let hb = boundary_of(&got.header("content-type").unwrap());
         let w = multipart_parts(&want_body, &wb);
@@ -219,11 +199,4 @@ fn compare_entity(c: &Value, got: &Resp, problems: &mut Vec<String>) {
             c["body_len"]
         ));
     }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap_or_default()
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use fdfs_httpd::fileid::{BuildKind, IdBuilder, Source, TrunkSlot};
 use serde_json::Value;
 use support::{
-    bind_same_port, fixtures, jsonl, recorded_max_delay, sha256, trunk_store, Resp, Server,
+    b64, bind_same_port, boundary_of, fixtures, jsonl, multipart_parts, recorded_max_delay, sha256,
+    trunk_store, Resp, Server,
 };
 
 /// `get`/`request` with the future boxed: keeps each test's own future
@@ -75,32 +76,6 @@ fn header_list(c: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Vec<u8>> {
-    let delim = format!("\r\n--{boundary}");
-    let mut parts = Vec::new();
-    let mut rest: &[u8] = body;
-    while let Some(p) = rest
-        .windows(delim.len())
-        .position(|w| w == delim.as_bytes())
-    {
-        parts.push(rest[..p].to_vec());
-        rest = &rest[p + delim.len()..];
-    }
-    parts.push(rest.to_vec());
-    parts
-}
-
-fn boundary_of(ct: &str) -> String {
-    ct.split("boundary=").nth(1).unwrap_or("").to_string()
-}
-
-fn b64(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap_or_default()
 }
 
 /// Compares entity headers and body of a 2xx answer with the recording.

@@ -469,3 +469,32 @@ impl Server {
         }
     }
 }
+
+/// Splits a `multipart/byteranges` body at its boundary lines.
+pub fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Vec<u8>> {
+    let delim = format!("\r\n--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest: &[u8] = body;
+    while let Some(p) = rest
+        .windows(delim.len())
+        .position(|w| w == delim.as_bytes())
+    {
+        parts.push(rest[..p].to_vec());
+        rest = &rest[p + delim.len()..];
+    }
+    parts.push(rest.to_vec());
+    parts
+}
+
+/// The `boundary=` parameter of a Content-Type.
+pub fn boundary_of(ct: &str) -> String {
+    ct.split("boundary=").nth(1).unwrap_or("").to_string()
+}
+
+/// Standard base64 (the recordings' `body_b64`).
+pub fn b64(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_default()
+}

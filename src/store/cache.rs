@@ -102,6 +102,18 @@ impl OpenFileCache {
         fresh.then_some(hit)
     }
 
+    /// The cached descriptor of `path` if it is still the file now at the
+    /// path (same device and inode), whatever its age.
+    pub fn same_file(&self, path: &Path, dev: u64, ino: u64) -> Option<Cached> {
+        let hit = self.get(path)?;
+        if hit.dev == dev && hit.ino == ino {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            Some(hit)
+        } else {
+            None
+        }
+    }
+
     /// Drops the entry for `path` (after a failed validation).
     pub fn forget(&self, path: &Path) {
         if let Ok(mut m) = self.map.lock() {

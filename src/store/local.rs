@@ -175,33 +175,35 @@ pub(super) fn open_inside(
     if !lmeta.file_type().is_symlink() && !lmeta.is_file() {
         return Ok(Err(Miss::NotRegular));
     }
-    // Every component is resolved: a symlinked file or directory must not
-    // lead out of the store.
-    let target = std::fs::canonicalize(path)?;
-    let root = std::fs::canonicalize(root)?;
-    if !target.starts_with(&root) {
-        tracing::warn!(
-            "refusing {}: a symlink leads outside the store ({})",
-            path.display(),
-            target.display()
-        );
-        return Ok(Err(Miss::OutsideStore));
-    }
-    // The cache may trust an entry for a moment; appender files grow in
-    // place, and a path may have been replaced, so size and mtime always
-    // come from a fresh `fstat` of the descriptor, checked against the path.
-    let mut c = cache.open(path)?;
-    let mut meta = c.file.metadata()?;
     let now_at_path = if lmeta.file_type().is_symlink() {
         std::fs::metadata(path)?
     } else {
         lmeta
     };
-    if meta.ino() != now_at_path.ino() || meta.dev() != now_at_path.dev() {
-        cache.forget(path);
-        c = cache.open(path)?;
-        meta = c.file.metadata()?;
-    }
+    // A cached descriptor of the very file now at the path passed the
+    // checks below when it was opened; anything else is checked afresh.
+    let mut c = match cache.same_file(path, now_at_path.dev(), now_at_path.ino()) {
+        Some(c) => c,
+        None => {
+            // Every component is resolved: a symlinked file or directory
+            // must not lead out of the store.
+            let target = std::fs::canonicalize(path)?;
+            let root = std::fs::canonicalize(root)?;
+            if !target.starts_with(&root) {
+                tracing::warn!(
+                    "refusing {}: a symlink leads outside the store ({})",
+                    path.display(),
+                    target.display()
+                );
+                return Ok(Err(Miss::OutsideStore));
+            }
+            cache.forget(path);
+            cache.open(path)?
+        }
+    };
+    // Appender files grow in place: size and mtime always come from a
+    // fresh `fstat` of the descriptor.
+    let meta = c.file.metadata()?;
     if !meta.is_file() {
         cache.forget(path);
         return Ok(Err(Miss::NotRegular));

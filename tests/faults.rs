@@ -26,15 +26,6 @@ const ONLY_A_REL: &str = "data/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
 /// A file whose ID decodes to source 127.0.0.9 (the fake source below).
 const FAKE: &str = "/group1/M00/00/00/fwAACWsGtv2AG8RbAAABXgut8A0000.txt";
 
-fn delay() -> i64 {
-    let recorded_at = jsonl("real/responses.jsonl")
-        .iter()
-        .filter_map(|c| c["recorded_at"].as_i64())
-        .min()
-        .unwrap();
-    recorded_max_delay(recorded_at)
-}
-
 fn only_a_bytes() -> Vec<u8> {
     std::fs::read(fixtures().join("real/storageA").join(ONLY_A_REL)).unwrap()
 }
@@ -49,11 +40,18 @@ async fn node(
     peers: &str,
     extra: &str,
 ) -> Server {
-    let root = tmp.join(name);
-    std::fs::create_dir_all(&root).unwrap();
-    let store = real_store(store, &root);
-    let conf = format!("{}{extra}", real_conf(&store, ip, peers, "proxy", delay()));
-    Server::start_on(&conf, &root, l).await
+    real_node(
+        tmp,
+        name,
+        store,
+        ip,
+        l,
+        "proxy",
+        peers,
+        extra,
+        real_recorded_delay(),
+    )
+    .await
 }
 
 /// A misbehaving HTTP source; the reply is chosen by `?mode=`.

@@ -12,12 +12,12 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_fdfs::{StorageSpec, TrackerSpec};
 use fdfs_httpd::fileid::{IdBuilder, Source};
 use fdfs_httpd::proto::{StorageStat, StorageStatus};
+use support::real_node as node;
 use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,37 +26,8 @@ const ONLY_A: &str = "/group1/M00/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
 const ONLY_A_REL: &str = "data/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
 const ONLY_A_1M: &str = "/group1/M00/00/00/fwAAAmsGtwGAJuKsABAAAFrnhKU350.bin";
 
-fn delay() -> i64 {
-    let recorded_at = jsonl("real/responses.jsonl")
-        .iter()
-        .filter_map(|c| c["recorded_at"].as_i64())
-        .min()
-        .unwrap();
-    recorded_max_delay(recorded_at)
-}
-
 fn only_a_bytes() -> Vec<u8> {
     std::fs::read(fixtures().join("real/storageA").join(ONLY_A_REL)).unwrap()
-}
-
-#[allow(clippy::too_many_arguments)]
-/// A node: store snapshot `store` ("A" or "B") served on listener `l`.
-async fn node(
-    tmp: &Path,
-    name: &str,
-    store: &str,
-    ip: &str,
-    l: TcpListener,
-    mode: &str,
-    peers: &str,
-    extra: &str,
-    max_delay: i64,
-) -> Server {
-    let root = tmp.join(name);
-    std::fs::create_dir_all(&root).unwrap();
-    let store = real_store(store, &root);
-    let conf = format!("{}{extra}", real_conf(&store, ip, peers, mode, max_delay));
-    Server::start_on(&conf, &root, l).await
 }
 
 fn bind(ips: &[&str]) -> (u16, Vec<TcpListener>) {
@@ -87,7 +58,7 @@ async fn proxy_keep_alive_two_requests_on_one_connection() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let b = node(
@@ -99,7 +70,7 @@ async fn proxy_keep_alive_two_requests_on_one_connection() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let want = only_a_bytes();
@@ -141,7 +112,7 @@ async fn redirect_is_clean_and_keeps_the_connection() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let b = node(
@@ -153,7 +124,7 @@ async fn redirect_is_clean_and_keeps_the_connection() {
         "redirect",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let mut s = TcpStream::connect(b.addr).await.unwrap();
@@ -197,7 +168,7 @@ async fn old_timestamp_is_404_and_loop_guard_is_400() {
             "proxy",
             peers,
             "",
-            delay(),
+            real_recorded_delay(),
         )
         .await
     };
@@ -225,7 +196,7 @@ async fn source_down_fails_over_to_a_peer_that_has_the_file() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let b = node(
@@ -237,7 +208,7 @@ async fn source_down_fails_over_to_a_peer_that_has_the_file() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let want = only_a_bytes();
@@ -270,7 +241,7 @@ async fn every_peer_down_is_502_quickly() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     for _ in 0..4 {
@@ -295,7 +266,7 @@ async fn upstream_killed_mid_body_aborts_the_client() {
         "proxy",
         "127.0.0.9",
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
@@ -322,7 +293,7 @@ async fn max_proxy_per_peer_answers_503_when_saturated() {
         "proxy",
         "127.0.0.9",
         extra,
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
@@ -366,7 +337,7 @@ async fn non_member_source_is_never_contacted() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let id = IdBuilder::new()
@@ -387,7 +358,7 @@ async fn non_member_source_is_never_contacted() {
         "redirect",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     assert_eq!(get(r.addr, &format!("/{id}")).await.status, 404);
@@ -411,7 +382,7 @@ async fn partial_local_copy_is_fetched_from_the_source() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let b = node(
@@ -423,7 +394,7 @@ async fn partial_local_copy_is_fetched_from_the_source() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let partial = tmp.path().join("b/storageB").join(ONLY_A_REL);
@@ -471,7 +442,7 @@ async fn storage_protocol_serves_when_the_source_http_is_down() {
         "proxy",
         "127.0.0.2",
         &extra,
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let want = only_a_bytes();
@@ -552,7 +523,7 @@ async fn tracker_lists_the_members_and_the_failover_peers() {
         TrackerSpec {
             params_text: format!(
                 "use_storage_id=0\nstorage_sync_file_max_delay={}\n",
-                delay()
+                real_recorded_delay()
             ),
             groups: vec![(
                 "group1".into(),
@@ -582,7 +553,7 @@ async fn tracker_lists_the_members_and_the_failover_peers() {
         "proxy",
         "127.0.0.250",
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let b = node(
@@ -594,7 +565,7 @@ async fn tracker_lists_the_members_and_the_failover_peers() {
         "proxy",
         "127.0.0.250",
         &extra,
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     wait_for_view(&b, "group1").await;
@@ -630,7 +601,7 @@ async fn parameters_come_from_the_tracker() {
         "proxy",
         "127.0.0.250",
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let extra = format!(
@@ -646,7 +617,7 @@ async fn parameters_come_from_the_tracker() {
         "proxy",
         "127.0.0.250",
         &extra,
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     wait_for_view(&b, "group1").await;
@@ -671,7 +642,7 @@ async fn tracker_down_at_start_still_serves() {
         "proxy",
         peers,
         "",
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     let extra = format!("tracker_server = {}\n", fake_fdfs::closed_addr().await);
@@ -684,7 +655,7 @@ async fn tracker_down_at_start_still_serves() {
         "proxy",
         peers,
         &extra,
-        delay(),
+        real_recorded_delay(),
     )
     .await;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -51,12 +51,7 @@ async fn wait_listening(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_processes_proxy_redirect_and_source_down() {
     let tmp = tempfile::tempdir().unwrap();
-    let recorded_at = jsonl("real/responses.jsonl")
-        .iter()
-        .filter_map(|c| c["recorded_at"].as_i64())
-        .min()
-        .unwrap();
-    let delay = recorded_max_delay(recorded_at);
+    let delay = real_recorded_delay();
     let ls = bind_same_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     let a_addr = ls[0].local_addr().unwrap();
     let b_addr = ls[1].local_addr().unwrap();

@@ -48,12 +48,7 @@ fn needs_peer(id: &str) -> bool {
 async fn recorded_local_cases_match_the_module() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = jsonl("real/responses.jsonl");
-    let recorded_at = cases
-        .iter()
-        .filter_map(|c| c["recorded_at"].as_i64())
-        .min()
-        .unwrap();
-    let delay = recorded_max_delay(recorded_at);
+    let delay = real_recorded_delay();
     let mut servers = HashMap::new();
     for (node, ip) in [("A", "127.0.0.2"), ("B", "127.0.0.3")] {
         let store = real_store(node, tmp.path());

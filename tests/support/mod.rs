@@ -498,3 +498,35 @@ pub fn b64(s: &str) -> Vec<u8> {
         .decode(s)
         .unwrap_or_default()
 }
+
+/// [`recorded_max_delay`] for the real two-node recordings: the delay that
+/// keeps every recorded ID as fresh (or as old) as it was when recorded.
+pub fn real_recorded_delay() -> i64 {
+    let recorded_at = jsonl("real/responses.jsonl")
+        .iter()
+        .filter_map(|c| c["recorded_at"].as_i64())
+        .min()
+        .expect("recorded_at");
+    recorded_max_delay(recorded_at)
+}
+
+/// A node of the real fixture: store snapshot `store` ("A" or "B") laid
+/// out under `tmp/name`, served on `listener` with [`real_conf`] + `extra`.
+#[allow(clippy::too_many_arguments)]
+pub async fn real_node(
+    tmp: &Path,
+    name: &str,
+    store: &str,
+    ip: &str,
+    listener: tokio::net::TcpListener,
+    mode: &str,
+    peers: &str,
+    extra: &str,
+    max_delay: i64,
+) -> Server {
+    let root = tmp.join(name);
+    fs::create_dir_all(&root).expect("node dir");
+    let store = real_store(store, &root);
+    let conf = format!("{}{extra}", real_conf(&store, ip, peers, mode, max_delay));
+    Server::start_on(&conf, &root, listener).await
+}

@@ -7,8 +7,8 @@ use std::fs;
 use std::net::Ipv4Addr;
 
 use fdfs_httpd::fileid::{
-    normalize_path, slave_name, split_target, BuildKind, FileId, FileKind, IdBuilder, IdError,
-    Source, UrlError,
+    normalize_path, slave_name, split_target, FileId, FileKind, IdBuilder, IdError, Source,
+    UrlError,
 };
 use serde_json::Value;
 
@@ -30,31 +30,9 @@ fn hex_u64(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().expect("hex string"), 16).expect("hex")
 }
 
-/// Rebuilds a normal/trunk/appender ID from its decoded fields.
+/// Rebuilds a normal/trunk/appender ID from its parsed fields.
 fn rebuild(f: &FileId) -> String {
-    let fext = f.formatted_ext();
-    let n = fext.bytes().take_while(u8::is_ascii_digit).count();
-    let (digits, ext) = fext.split_at(n);
-    let kind = match *f.kind() {
-        FileKind::Normal => BuildKind::Normal,
-        FileKind::Trunk(slot) => BuildKind::Trunk(slot),
-        FileKind::Appender => BuildKind::Appender,
-        FileKind::Slave => panic!("slave"),
-    };
-    let e = f.encoded();
-    IdBuilder::new()
-        .group(f.group())
-        .store_index(f.store_index())
-        .subdirs(f.subdirs().0, f.subdirs().1)
-        .source(e.source)
-        .create_ts(e.create_ts)
-        .size(e.stated_size())
-        .crc32(e.crc32)
-        .rand23(e.rand23())
-        .kind(kind)
-        .extension(ext.strip_prefix('.').unwrap_or(""))
-        .ext_digits(digits.parse().unwrap_or(0))
-        .build()
+    IdBuilder::from_file_id(f).expect("not a slave").build()
 }
 
 /// Checks one manifest entry; returns the parsed ID.

@@ -62,6 +62,36 @@ impl Default for IdBuilder {
 }
 
 impl IdBuilder {
+    /// The builder that rebuilds `id` (normal, trunk and appender IDs;
+    /// `None` for slaves, whose names come from [`slave_name`]).
+    pub fn from_file_id(id: &super::FileId) -> Option<Self> {
+        use super::FileKind;
+        let fext = id.formatted_ext();
+        let n = fext.bytes().take_while(u8::is_ascii_digit).count();
+        let (digits, ext) = fext.split_at(n);
+        let kind = match *id.kind() {
+            FileKind::Normal => BuildKind::Normal,
+            FileKind::Trunk(slot) => BuildKind::Trunk(slot),
+            FileKind::Appender => BuildKind::Appender,
+            FileKind::Slave => return None,
+        };
+        let e = id.encoded();
+        Some(
+            IdBuilder::new()
+                .group(id.group())
+                .store_index(id.store_index())
+                .subdirs(id.subdirs().0, id.subdirs().1)
+                .source(e.source)
+                .create_ts(e.create_ts)
+                .size(e.stated_size())
+                .crc32(e.crc32)
+                .rand23(e.rand23())
+                .kind(kind)
+                .extension(ext.strip_prefix('.').unwrap_or(""))
+                .ext_digits(digits.parse().unwrap_or(0)),
+        )
+    }
+
     /// A builder with the defaults listed on [`IdBuilder`].
     pub fn new() -> Self {
         Self::default()

@@ -356,29 +356,7 @@ mod tests {
 
     /// Rebuilds a normal/trunk/appender ID from its parsed fields.
     fn rebuild(f: &FileId) -> String {
-        let fext = f.formatted_ext();
-        let digits_len = fext.bytes().take_while(u8::is_ascii_digit).count();
-        let (digits, ext) = fext.split_at(digits_len);
-        let kind = match *f.kind() {
-            FileKind::Normal => BuildKind::Normal,
-            FileKind::Trunk(slot) => BuildKind::Trunk(slot),
-            FileKind::Appender => BuildKind::Appender,
-            FileKind::Slave => unreachable!("slaves are rebuilt with slave_name"),
-        };
-        let e = f.encoded();
-        IdBuilder::new()
-            .group(f.group())
-            .store_index(f.store_index())
-            .subdirs(f.subdirs().0, f.subdirs().1)
-            .source(e.source)
-            .create_ts(e.create_ts)
-            .size(e.stated_size())
-            .crc32(e.crc32)
-            .rand23(e.rand23())
-            .kind(kind)
-            .extension(ext.strip_prefix('.').unwrap_or(""))
-            .ext_digits(digits.parse().unwrap_or(0))
-            .build()
+        IdBuilder::from_file_id(f).expect("not a slave").build()
     }
 
     struct Example {

@@ -23,7 +23,6 @@ use bytes::Bytes;
 use http::header::{REFERER, USER_AGENT};
 use http::{Request, Response, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use http_body_util::BodyExt;
 
 use crate::body::{Body, BodyError};
 use crate::config::{AccessLog, AccessLogFormat, Config};
@@ -284,15 +283,33 @@ impl AccessLogger {
     }
 }
 
-/// Serves one request on a connection: resolves the client address,
-/// applies the rate limit, runs [`handler::handle_outcome`], and logs and
-/// counts the request when its body ends.
+/// Serves one request on a connection through hyper: [`answer`], with the
+/// body wrapped so the request is logged and counted when it ends.
 pub async fn serve<B>(
     app: Arc<App>,
     conn: ConnInfo,
     req: Request<B>,
     activity: &Arc<Activity>,
 ) -> Response<Body> {
+    let (resp, finish) = answer(app, conn, req, activity).await;
+    let (parts, body) = resp.into_parts();
+    let observed = Observed {
+        inner: body,
+        done: Some(finish),
+    };
+    Response::from_parts(parts, crate::body::stream(observed))
+}
+
+/// Answers one request: resolves the client address, applies the rate
+/// limit and runs [`handler::handle_in`]. The request is logged and
+/// counted when the returned [`Finish`] is dropped, after the body was
+/// sent (the caller adds the bytes it sent).
+pub async fn answer<B>(
+    app: Arc<App>,
+    conn: ConnInfo,
+    req: Request<B>,
+    activity: &Arc<Activity>,
+) -> (Response<Body>, Finish) {
     let start = Instant::now();
     let in_flight = activity.begin();
     let state = app.state();
@@ -346,22 +363,19 @@ pub async fn serve<B>(
         }
     };
     entry.status = resp.status().as_u16();
-    let (parts, body) = resp.into_parts();
-    let observed = Observed {
-        inner: body,
-        done: Some(Finish {
-            app,
-            entry,
-            start,
-            kind,
-            _in_flight: in_flight,
-        }),
+    let finish = Finish {
+        app,
+        entry,
+        start,
+        kind,
+        _in_flight: in_flight,
     };
-    Response::from_parts(parts, observed.boxed())
+    (resp, finish)
 }
 
-/// What is recorded when a response body ends.
-struct Finish {
+/// A request's log line and metrics, recorded when dropped (after its
+/// body ended or was aborted).
+pub struct Finish {
     app: Arc<App>,
     entry: Entry,
     start: Instant,
@@ -371,7 +385,14 @@ struct Finish {
 }
 
 impl Finish {
-    fn run(mut self) {
+    /// Counts `n` more body bytes sent.
+    pub fn add_bytes(&mut self, n: u64) {
+        self.entry.bytes = self.entry.bytes.saturating_add(n);
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
         self.entry.request_time = self.start.elapsed();
         self.app.metrics.record_request(
             self.kind,
@@ -395,9 +416,7 @@ struct Observed {
 
 impl Observed {
     fn finish(&mut self) {
-        if let Some(f) = self.done.take() {
-            f.run();
-        }
+        drop(self.done.take());
     }
 }
 
@@ -420,7 +439,7 @@ impl HttpBody for Observed {
         match &r {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(d), Some(done)) = (frame.data_ref(), this.done.as_mut()) {
-                    done.entry.bytes = done.entry.bytes.saturating_add(d.len() as u64);
+                    done.add_bytes(d.len() as u64);
                 }
                 if this.inner.is_end_stream() {
                     this.finish();

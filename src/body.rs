@@ -4,8 +4,12 @@
 //! headers or the FLV header, and byte ranges of an open file) read with
 //! positional reads in chunks of at most [`CHUNK`] bytes, so no file is ever
 //! loaded whole. If the file yields fewer bytes than announced (truncated or
-//! replaced while being served), the body ends with an error: hyper then
-//! aborts the connection instead of sending a short body as if complete.
+//! replaced while being served), the body ends with an error: the
+//! connection is aborted instead of sending a short body as if complete.
+//!
+//! [`Body`] keeps what a body is (empty, bytes, file ranges, a stream)
+//! visible, so the plain HTTP/1.1 writer ([`crate::h1`]) can send file
+//! ranges with `sendfile` while hyper polls the same body as frames.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -18,7 +22,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::BodyExt;
 
 /// Largest chunk read from a file at once (nginx reads trunk/multipart in 256 KiB chunks too).
 pub const CHUNK: usize = 256 * 1024;
@@ -29,21 +33,74 @@ pub const SMALL: usize = 64 * 1024;
 /// Error that ends a body early; the connection is aborted.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The body type of every response this server sends.
-pub type Body = BoxBody<Bytes, BodyError>;
+/// The body of every response this server sends.
+#[derive(Debug)]
+pub enum Body {
+    /// No bytes (HEAD, 304, redirects).
+    Empty,
+    /// Fixed bytes; emptied once sent.
+    Full(Bytes),
+    /// Ranges of an open file and fixed pieces between them.
+    File(FileBody),
+    /// Anything else (proxied and storage-protocol bodies).
+    Stream(Stream),
+}
+
+/// A boxed body of unknown shape.
+pub type Stream = BoxBody<Bytes, BodyError>;
 
 /// An empty body (HEAD, 304, redirects).
 pub fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed()
+    Body::Empty
 }
 
 /// A body of fixed bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Body::Full(bytes.into())
+}
+
+/// A body streamed from `inner`.
+pub fn stream<B>(inner: B) -> Body
+where
+    B: HttpBody<Data = Bytes, Error = BodyError> + Send + Sync + 'static,
+{
+    Body::Stream(BodyExt::boxed(inner))
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) if b.is_empty() => Poll::Ready(None),
+            Body::Full(b) => Poll::Ready(Some(Ok(Frame::data(std::mem::take(b))))),
+            Body::File(f) => Pin::new(f).poll_frame(cx),
+            Body::Stream(s) => Pin::new(s).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(b) => b.is_empty(),
+            Body::File(f) => f.is_end_stream(),
+            Body::Stream(s) => s.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(b) => SizeHint::with_exact(b.len() as u64),
+            Body::File(f) => f.size_hint(),
+            Body::Stream(s) => s.size_hint(),
+        }
+    }
 }
 
 /// One piece of a streamed file body.
@@ -61,7 +118,13 @@ pub enum Segment {
 }
 
 impl Segment {
-    fn len(&self) -> u64 {
+    /// Whether this piece sends nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes this piece sends.
+    pub fn len(&self) -> u64 {
         match self {
             Segment::Bytes(b) => b.len() as u64,
             Segment::File { len, .. } => *len,
@@ -98,25 +161,19 @@ impl FileBody {
         self.remaining == 0
     }
 
-    /// The body as the common [`Body`] type: one small file range
-    /// (≤ [`SMALL`]) is read now into a single buffer (one `pread`, no
-    /// streaming state); anything else, or a read that comes up short,
-    /// streams (a short file then aborts the response as usual).
+    /// The body as the common [`Body`] type.
     pub fn into_body(self) -> Body {
-        if let [Segment::File { offset, len }] = self.segments.as_slices().0 {
-            if *len <= SMALL as u64 && self.segments.len() == 1 {
-                let mut buf = vec![0u8; *len as usize];
-                if self.file.read_exact_at(&mut buf, *offset).is_ok() {
-                    return full(buf);
-                }
-            }
-        }
-        self.boxed()
+        Body::File(self)
     }
 
-    /// Boxes the body into the common [`Body`] type.
-    pub fn boxed(self) -> Body {
-        BodyExt::boxed(self)
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The pieces still to send, in order.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.iter()
     }
 
     fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
@@ -203,7 +260,7 @@ mod tests {
     use std::io::Write;
 
     async fn collect(body: FileBody) -> Result<Vec<u8>, BodyError> {
-        let b = body.boxed().collect().await?;
+        let b = body.into_body().collect().await?;
         Ok(b.to_bytes().to_vec())
     }
 

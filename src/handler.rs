@@ -380,7 +380,7 @@ fn token_failed(
         }],
     );
     let len = fb.len();
-    let mut r = Response::new(if head { body::empty() } else { fb.boxed() });
+    let mut r = Response::new(if head { body::empty() } else { fb.into_body() });
     let h = r.headers_mut();
     h.insert(SERVER, SERVER_NAME);
     h.insert(

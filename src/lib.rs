@@ -36,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fileid;
+pub mod h1;
 pub mod handler;
 pub mod http;
 pub mod limits;

@@ -1,8 +1,8 @@
 //! Listeners and connections: accept with a connection cap and back-off on
-//! errors (EMFILE), serve HTTP/1.1 and HTTP/2 through hyper (h2 negotiated
-//! by ALPN on TLS listeners, h2c prior knowledge on plain listeners when
-//! `http2_cleartext`), add and remove listeners on reload, drain gracefully
-//! on shutdown. Issue 5 items 1–2.
+//! errors (EMFILE), serve plain HTTP/1.1 on [`crate::h1`] and everything
+//! else through hyper (h2 negotiated by ALPN on TLS listeners, h2c prior
+//! knowledge on plain listeners when `http2_cleartext`), add and remove
+//! listeners on reload, drain gracefully on shutdown. Issue 5 items 1–2.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -153,6 +153,9 @@ struct Shared {
     permits: Arc<Semaphore>,
     /// A descriptor kept in reserve for shedding load when descriptors run out.
     reserve: Reserve,
+    /// Turns true on graceful shutdown; plain HTTP/1.1 connections
+    /// ([`crate::h1`]) hold a receiver, so its closing says they all ended.
+    closing: watch::Sender<bool>,
 }
 
 /// One descriptor (`/dev/null`) held back so that, when `accept` fails with
@@ -243,6 +246,7 @@ pub async fn serve(
             cfg.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
         )),
         reserve: Reserve::new(),
+        closing: watch::Sender::new(false),
     });
     let mut running: HashMap<SocketAddr, Accepting> = HashMap::new();
     let mut stopped: Vec<JoinHandle<()>> = Vec::new();
@@ -292,10 +296,11 @@ pub async fn serve(
     let grace = app.state().config.shutdown_grace;
     match Arc::try_unwrap(shared) {
         Ok(s) => {
-            if tokio::time::timeout(grace, s.graceful.shutdown())
-                .await
-                .is_err()
-            {
+            s.closing.send_replace(true);
+            let drained = async {
+                tokio::join!(s.graceful.shutdown(), s.closing.closed());
+            };
+            if tokio::time::timeout(grace, drained).await.is_err() {
                 tracing::warn!(
                     "shutdown grace of {grace:?} elapsed; closing remaining connections"
                 );
@@ -353,11 +358,7 @@ fn accept_loop(shared: &Arc<Shared>, l: Listener) -> Accepting {
             let kind = *kind_rx.borrow();
             let watcher = shared.graceful.watcher();
             match kind {
-                Kind::Http => {
-                    let h2c = shared.app.state().config.http2_cleartext;
-                    let proto = if h2c { Proto::Auto } else { Proto::Http1 };
-                    serve_connection(&shared.app, watcher, tcp, info, proto, permit);
-                }
+                Kind::Http => serve_plain(&shared, watcher, tcp, info, permit),
                 Kind::Https => serve_tls(&shared.app, watcher, tcp, info, permit),
             }
         }
@@ -382,6 +383,34 @@ enum Proto {
     Http2,
     /// Either, by the connection preface.
     Auto,
+}
+
+/// Serves a plain connection: HTTP/1.1 on [`crate::h1`]; what that path
+/// hands off (h2c, request bodies, malformed input) continues on hyper.
+fn serve_plain(
+    shared: &Shared,
+    watcher: Watcher,
+    tcp: TcpStream,
+    info: ConnInfo,
+    permit: OwnedSemaphorePermit,
+) {
+    let app = shared.app.clone();
+    let closing = shared.closing.subscribe();
+    tokio::spawn(async move {
+        let _open = app.metrics.connection();
+        match crate::h1::serve(&app, tcp, info, closing).await {
+            crate::h1::Ended::Closed => {}
+            crate::h1::Ended::Idle => app.metrics.idle_closed(),
+            crate::h1::Ended::Handoff(tcp, read, why) => {
+                tracing::trace!("connection from {}: {why:?}, continued on hyper", info.peer);
+                let h2c = app.state().config.http2_cleartext;
+                let proto = if h2c { Proto::Auto } else { Proto::Http1 };
+                let io = crate::h1::rewind::Rewind::new(read, tcp);
+                hyper_connection(&app, watcher, io, info, proto).await;
+            }
+        }
+        drop(permit);
+    });
 }
 
 /// Completes the TLS handshake (bounded by `header_read_timeout`) with the
@@ -421,19 +450,15 @@ fn serve_tls(
             Some(_) => Proto::Http1,
             None => Proto::Auto,
         };
-        serve_connection(&app, watcher, stream, info, proto, permit);
+        let _open = app.metrics.connection();
+        hyper_connection(&app, watcher, stream, info, proto).await;
+        drop(permit);
     });
 }
 
-/// Serves HTTP on an established connection in its own task.
-fn serve_connection<I>(
-    app: &Arc<App>,
-    watcher: Watcher,
-    io: I,
-    info: ConnInfo,
-    proto: Proto,
-    permit: OwnedSemaphorePermit,
-) where
+/// Serves HTTP on an established connection through hyper.
+async fn hyper_connection<I>(app: &Arc<App>, watcher: Watcher, io: I, info: ConnInfo, proto: Proto)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cfg = app.state().config.clone();
@@ -460,18 +485,12 @@ fn serve_connection<I>(
     let svc = service(app.clone(), info, activity.clone());
     let io = crate::limits::IdleIo::new(io, activity.clone(), idle);
     let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
-    let fut = watcher.watch(conn);
-    let app = app.clone();
-    tokio::spawn(async move {
-        let _open = app.metrics.connection();
-        if let Err(e) = fut.await {
-            tracing::debug!("connection from {}: {e}", info.peer);
-        }
-        if activity.closed_idle() {
-            app.metrics.idle_closed();
-        }
-        drop(permit);
-    });
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!("connection from {}: {e}", info.peer);
+    }
+    if activity.closed_idle() {
+        app.metrics.idle_closed();
+    }
 }
 
 /// The hyper service answering every request of one connection.

@@ -442,7 +442,8 @@ async fn flapping_peer() {
 /// Item 3f: the file is deleted, truncated or replaced while it is served.
 /// Deleted or replaced (new inode): the open descriptor still has the old
 /// content, so the body is complete and right. Truncated in place: the
-/// transfer is aborted, never complete-looking. Afterwards the change is
+/// transfer is aborted, never complete-looking, and the bytes up to the new
+/// end are intact. Afterwards the change is
 /// seen (404 or the new content) once the cache entry's 1 s is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_changed_while_served() {
@@ -495,7 +496,11 @@ async fn file_changed_while_served() {
                 "{what}: a short body must be cut off, got {}",
                 body.len()
             );
-            assert_eq!(body, &want[..body.len()], "{what}: prefix intact");
+            // Up to the new end the bytes are the file's; bytes past it
+            // that sendfile had already queued may read as zeros (as with
+            // nginx `sendfile on`): the body is cut short either way.
+            let kept = body.len().min(1 << 20);
+            assert_eq!(&body[..kept], &want[..kept], "{what}: prefix intact");
         } else {
             assert_eq!(body.len(), LEN, "{what}");
             assert!(body == &want[..], "{what}: old content, complete");

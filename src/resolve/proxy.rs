@@ -21,7 +21,7 @@ use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, SERVER};
 use http::Uri;
 use http::{HeaderMap, Method, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -505,7 +505,7 @@ pub fn relay(
         armed: false,
         _permit: permit,
     };
-    let mut r = Response::new(BodyExt::boxed(body));
+    let mut r = Response::new(crate::body::stream(body));
     *r.status_mut() = parts.status;
     *r.headers_mut() = headers;
     r

@@ -21,7 +21,7 @@ use http::header::{
 };
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::StreamBody;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Failure;
@@ -351,7 +351,7 @@ fn stream(src: Source, pieces: Vec<Piece>, permit: Option<OwnedSemaphorePermit>)
             Err(Box::new(e) as BodyError)
         }
     });
-    BodyExt::boxed(StreamBody::new(s))
+    crate::body::stream(StreamBody::new(s))
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! One plain HTTP/1.1 connection: read a head, answer it through the
+//! common request path ([`crate::access_log::answer`]), send the response,
+//! repeat while the connection persists (RFC 9112 §9). Pipelined requests
+//! are answered in order from the buffer.
+//!
+//! Timeouts follow nginx: the first request head must arrive within
+//! `header_read_timeout` (and `keepalive_timeout`, when shorter) of the
+//! accept; between requests the connection may idle for
+//! `keepalive_timeout`; a head, once begun, must complete within
+//! `header_read_timeout`. On graceful shutdown an idle connection closes
+//! at once and a busy one after its current response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, Instant};
+
+use super::request::{self, Handoff};
+use super::response::{self, Exchange};
+use super::send;
+use crate::handler::ConnInfo;
+use crate::state::App;
+
+/// Bytes read at a time (a request head is usually a few hundred).
+const READ: usize = 4096;
+
+/// How a connection ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// Closed (by either side, or after an error).
+    Closed,
+    /// Closed by the keep-alive idle timeout.
+    Idle,
+    /// A request this path leaves to hyper: serve the rest of the
+    /// connection there, starting with these bytes.
+    Handoff(TcpStream, Bytes, Handoff),
+}
+
+/// What ends a wait for bytes.
+enum Wait {
+    Data,
+    Eof,
+    Timeout,
+    Closing,
+}
+
+/// Serves `tcp` until it closes or a request must go to hyper.
+/// `closing` turns true on graceful shutdown.
+pub async fn serve(
+    app: &Arc<App>,
+    tcp: TcpStream,
+    info: ConnInfo,
+    mut closing: watch::Receiver<bool>,
+) -> Ended {
+    let cfg = app.state().config.clone();
+    let keepalive = (!cfg.keepalive_timeout.is_zero()).then_some(cfg.keepalive_timeout);
+    let head_timeout = cfg.header_read_timeout;
+    let max_head = cfg.max_header_size.max(8192);
+    let reads = cfg.read_strategy;
+    drop(cfg);
+    let activity = crate::limits::Activity::new();
+    let mut buf = BytesMut::with_capacity(READ);
+    let mut out = Vec::with_capacity(READ);
+    // When the connection gives up waiting: for the first head, the
+    // shorter of both timeouts.
+    let mut deadline = Instant::now() + keepalive.map_or(head_timeout, |k| k.min(head_timeout));
+    let mut head_started = false;
+    let timer = sleep_until(deadline);
+    tokio::pin!(timer);
+    loop {
+        let head = match request::take(&mut buf) {
+            Ok(Some(h)) => h,
+            Ok(None) if buf.len() >= max_head => {
+                return Ended::Handoff(tcp, buf.freeze(), Handoff::Malformed)
+            }
+            Ok(None) => {
+                if !buf.is_empty() && !head_started {
+                    head_started = true;
+                    deadline = deadline.min(Instant::now() + head_timeout);
+                }
+                if buf.capacity() - buf.len() < READ / 4 {
+                    buf.reserve(READ);
+                }
+                match tcp.try_read_buf(&mut buf) {
+                    Ok(0) => return Ended::Closed,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tracing::debug!("connection from {}: {e}", info.peer);
+                        return Ended::Closed;
+                    }
+                }
+                let idle = buf.is_empty();
+                match wait(&tcp, timer.as_mut(), deadline, &mut closing, idle).await {
+                    Wait::Data => continue,
+                    Wait::Eof => return Ended::Closed,
+                    Wait::Closing => return Ended::Closed,
+                    Wait::Timeout if idle => return Ended::Idle,
+                    Wait::Timeout => {
+                        tracing::debug!("connection from {}: request head timed out", info.peer);
+                        return Ended::Closed;
+                    }
+                }
+            }
+            Err(why) => return Ended::Handoff(tcp, buf.freeze(), why),
+        };
+        let x = Exchange {
+            head: head.request.method() == http::Method::HEAD,
+            http10: head.request.version() == http::Version::HTTP_10,
+            keep_alive: head.keep_alive && keepalive.is_some() && !*closing.borrow(),
+        };
+        let (resp, mut finish) =
+            crate::access_log::answer(app.clone(), info, head.request, &activity).await;
+        let (mut parts, body) = resp.into_parts();
+        let len = http_body::Body::size_hint(&body).exact();
+        let (framing, close) = response::encode(&mut out, &mut parts, len, x);
+        drop(parts);
+        match send::response(&tcp, &mut out, body, framing, reads).await {
+            Ok(n) => finish.add_bytes(n),
+            Err(e) => {
+                match e {
+                    send::SendError::Socket(ref e) => {
+                        tracing::debug!("connection from {}: {e}", info.peer)
+                    }
+                    ref e => tracing::error!("aborting response to {}: {e}", info.peer),
+                }
+                return Ended::Closed;
+            }
+        }
+        drop(finish);
+        if !x.keep_alive || close {
+            let _ = rustix::net::shutdown(&tcp, rustix::net::Shutdown::Write);
+            return Ended::Closed;
+        }
+        out.clear();
+        head_started = false;
+        // Between requests: idle for at most keepalive_timeout.
+        deadline = Instant::now() + keepalive.unwrap_or(Duration::ZERO);
+    }
+}
+
+/// Waits until `tcp` is readable, the deadline passes, or (when `idle`)
+/// shutdown begins. The timer is re-armed only when the deadline moved
+/// earlier or it fired before a later deadline, not per request.
+async fn wait(
+    tcp: &TcpStream,
+    mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    deadline: Instant,
+    closing: &mut watch::Receiver<bool>,
+    idle: bool,
+) -> Wait {
+    if idle && *closing.borrow() {
+        return Wait::Closing;
+    }
+    if deadline < timer.deadline() {
+        timer.as_mut().reset(deadline);
+    }
+    loop {
+        tokio::select! {
+            biased;
+            r = tcp.readable() => return if r.is_ok() { Wait::Data } else { Wait::Eof },
+            () = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    return Wait::Timeout;
+                }
+                timer.as_mut().reset(deadline);
+            }
+            r = closing.changed(), if idle => {
+                if r.is_err() || *closing.borrow() {
+                    return Wait::Closing;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Writing a response to a plain TCP socket: the head and small pieces are
+//! gathered into one buffer and sent with one `send`; file ranges larger
+//! than [`INLINE`] go out with `sendfile` (zero-copy, like nginx's
+//! `sendfile on`), the head before them marked `MSG_MORE` so it shares a
+//! segment with the first file bytes (nginx's `tcp_nopush`). A body that
+//! comes up short is an error: the caller closes the connection instead of
+//! sending a truncated body as if complete.
+
+use std::fs::File;
+use std::future::poll_fn;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::Bytes;
+use http_body::Body as _;
+use rustix::net::SendFlags;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use super::response::Framing;
+use crate::body::{Body, FileBody, Segment};
+use crate::config::ReadStrategy;
+
+/// File ranges up to this size are read into the response buffer and sent
+/// with the head in one `send`; larger ones use `sendfile`.
+pub const INLINE: u64 = 64 * 1024;
+
+/// Largest buffer gathered before it is sent.
+const GATHER: usize = 128 * 1024;
+
+/// Why a response could not be sent whole.
+#[derive(Debug)]
+pub enum SendError {
+    /// The socket failed (usually: the client went away).
+    Socket(io::Error),
+    /// The file could not be read, or was shorter than announced.
+    File(io::Error),
+    /// A streamed body failed (peer went away mid-body).
+    Body(crate::body::BodyError),
+    /// A body's length differed from its announced `Content-Length`.
+    Length,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Socket(e) => write!(f, "socket: {e}"),
+            SendError::File(e) => write!(f, "file read failed: {e}"),
+            SendError::Body(e) => write!(f, "body failed: {e}"),
+            SendError::Length => f.write_str("body length differs from Content-Length"),
+        }
+    }
+}
+
+/// Sends `out` (the head) and `body` framed by `framing`. Returns the
+/// body bytes sent. `out` is left empty.
+pub async fn response(
+    tcp: &TcpStream,
+    out: &mut Vec<u8>,
+    body: Body,
+    framing: Framing,
+    reads: ReadStrategy,
+) -> Result<u64, SendError> {
+    let sent = match (framing, body) {
+        (Framing::None, _) | (_, Body::Empty) => 0,
+        (_, Body::Full(b)) => {
+            gather(tcp, out, &b).await?;
+            b.len() as u64
+        }
+        (_, Body::File(f)) => file(tcp, out, f, reads).await?,
+        (_, Body::Stream(s)) => stream(tcp, out, s, framing).await?,
+    };
+    if let Framing::Length(n) = framing {
+        if n != sent {
+            return Err(SendError::Length);
+        }
+    }
+    flush(tcp, out, false).await?;
+    Ok(sent)
+}
+
+/// Appends `b` to `out`, or sends both when `b` is large.
+async fn gather(tcp: &TcpStream, out: &mut Vec<u8>, b: &[u8]) -> Result<(), SendError> {
+    if out.len() + b.len() <= GATHER {
+        out.extend_from_slice(b);
+        return Ok(());
+    }
+    flush(tcp, out, true).await?;
+    send_all(tcp, b, false).await.map_err(SendError::Socket)
+}
+
+/// Sends `out` (if anything) and clears it; `more` marks `MSG_MORE`.
+async fn flush(tcp: &TcpStream, out: &mut Vec<u8>, more: bool) -> Result<(), SendError> {
+    if !out.is_empty() {
+        send_all(tcp, out, more).await.map_err(SendError::Socket)?;
+        out.clear();
+    }
+    Ok(())
+}
+
+async fn file(
+    tcp: &TcpStream,
+    out: &mut Vec<u8>,
+    body: FileBody,
+    reads: ReadStrategy,
+) -> Result<u64, SendError> {
+    let mut sent = 0;
+    for seg in body.segments() {
+        match *seg {
+            Segment::Bytes(ref b) => gather(tcp, out, b).await?,
+            Segment::File { offset, len }
+                if len <= INLINE && out.len() as u64 + len <= GATHER as u64 =>
+            {
+                read_into(body.file(), out, offset, len)?;
+            }
+            Segment::File { offset, len } => match reads {
+                ReadStrategy::Inline => {
+                    flush(tcp, out, true).await?;
+                    sendfile(tcp, body.file(), offset, len).await?;
+                }
+                ReadStrategy::Threads => {
+                    flush(tcp, out, true).await?;
+                    read_on_threads(tcp, body.file(), offset, len).await?;
+                }
+            },
+        }
+        sent += seg.len();
+    }
+    Ok(sent)
+}
+
+/// Reads `len` bytes at `offset` onto the end of `out`.
+fn read_into(file: &File, out: &mut Vec<u8>, offset: u64, len: u64) -> Result<(), SendError> {
+    let start = out.len();
+    out.resize(start + len as usize, 0);
+    file.read_exact_at(&mut out[start..], offset).map_err(|e| {
+        out.truncate(start);
+        SendError::File(e)
+    })
+}
+
+/// `sendfile` of one file range, waiting for the socket as needed.
+async fn sendfile(
+    tcp: &TcpStream,
+    file: &File,
+    mut offset: u64,
+    len: u64,
+) -> Result<(), SendError> {
+    let end = offset + len;
+    while offset < end {
+        let want = (end - offset).min(1 << 30) as usize;
+        let r = tcp.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(tcp, file, Some(&mut offset), want).map_err(io::Error::from)
+        });
+        match r {
+            Ok(0) => {
+                return Err(SendError::File(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than announced",
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tcp.writable().await.map_err(SendError::Socket)?
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // EINVAL/ENOSYS: a file system without sendfile support.
+            Err(e) if matches!(e.raw_os_error(), Some(22) | Some(38)) => {
+                return read_on_threads(tcp, file, offset, end - offset).await;
+            }
+            Err(e) => return Err(SendError::Socket(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file range on the blocking pool in [`crate::body::CHUNK`]
+/// pieces and sends them (`read_strategy = threads`).
+async fn read_on_threads(
+    tcp: &TcpStream,
+    file: &File,
+    offset: u64,
+    len: u64,
+) -> Result<(), SendError> {
+    let file = file.try_clone().map_err(SendError::File)?;
+    let file = std::sync::Arc::new(file);
+    let end = offset + len;
+    let mut at = offset;
+    while at < end {
+        let want = (end - at).min(crate::body::CHUNK as u64) as usize;
+        let f = file.clone();
+        let chunk = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; want];
+            f.read_exact_at(&mut buf, at).map(|()| buf)
+        })
+        .await
+        .map_err(|e| SendError::File(io::Error::other(e)))?
+        .map_err(SendError::File)?;
+        send_all(tcp, &chunk, at + (want as u64) < end)
+            .await
+            .map_err(SendError::Socket)?;
+        at += want as u64;
+    }
+    Ok(())
+}
+
+async fn stream(
+    tcp: &TcpStream,
+    out: &mut Vec<u8>,
+    mut body: crate::body::Stream,
+    framing: Framing,
+) -> Result<u64, SendError> {
+    let mut sent = 0u64;
+    loop {
+        // A frame that is ready now joins the head (or the previous
+        // frame) in one send; only a wait flushes what was gathered.
+        let ready = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+        let frame = match ready {
+            Poll::Ready(f) => f,
+            Poll::Pending => {
+                flush(tcp, out, false).await?;
+                poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            }
+        };
+        let data: Bytes = match frame {
+            None => break,
+            Some(Err(e)) => return Err(SendError::Body(e)),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) if !d.is_empty() => d,
+                _ => continue,
+            },
+        };
+        sent += data.len() as u64;
+        match framing {
+            Framing::Length(n) if sent > n => return Err(SendError::Length),
+            Framing::Chunked => {
+                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                gather(tcp, out, &data).await?;
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => gather(tcp, out, &data).await?,
+        }
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    Ok(sent)
+}
+
+/// Sends all of `buf`, waiting for the socket as needed.
+pub async fn send_all(tcp: &TcpStream, mut buf: &[u8], more: bool) -> io::Result<()> {
+    let flags = if more {
+        SendFlags::NOSIGNAL | SendFlags::MORE
+    } else {
+        SendFlags::NOSIGNAL
+    };
+    while !buf.is_empty() {
+        match tcp.try_io(Interest::WRITABLE, || {
+            rustix::net::send(tcp, buf, flags).map_err(io::Error::from)
+        }) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => tcp.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

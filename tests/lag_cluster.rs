@@ -45,34 +45,9 @@ async fn get_on(s: &mut TcpStream, addr: SocketAddr, target: &str) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_keep_alive_two_requests_on_one_connection() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, peers, "proxy", "").await;
     let want = only_a_bytes();
     let mut s = TcpStream::connect(b.addr).await.unwrap();
     let t0 = Instant::now();
@@ -99,34 +74,9 @@ async fn proxy_keep_alive_two_requests_on_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_is_clean_and_keeps_the_connection() {
     let tmp = tempfile::tempdir().unwrap();
-    let (port, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (port, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "redirect",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (a, b) = real_pair(tmp.path(), la, lb, peers, "redirect", "").await;
     let mut s = TcpStream::connect(b.addr).await.unwrap();
     for q in ["", "?filename=a.txt"] {
         let r = get_on(&mut s, b.addr, &format!("{ONLY_A}{q}")).await;
@@ -149,9 +99,7 @@ async fn redirect_is_clean_and_keeps_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_timestamp_is_404_and_loop_guard_is_400() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
     let a = node(tmp.path(), "a", "A", "127.0.0.2", la, "proxy", peers, "", 1).await;
     let b = node(tmp.path(), "b", "B", "127.0.0.3", lb, "proxy", peers, "", 1).await;
@@ -187,30 +135,7 @@ async fn source_down_fails_over_to_a_peer_that_has_the_file() {
     drop(ls); // A (the source) is down
     let peers = "127.0.0.2,127.0.0.3,127.0.0.4";
     // C holds A's files (already synced).
-    let _c = node(
-        tmp.path(),
-        "c",
-        "A",
-        "127.0.0.4",
-        lc,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_c, b) = real_pair(tmp.path(), lc, lb, peers, "proxy", "").await;
     let want = only_a_bytes();
     for _ in 0..3 {
         let t0 = Instant::now();
@@ -369,34 +294,9 @@ async fn non_member_source_is_never_contacted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_local_copy_is_fetched_from_the_source() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, peers, "proxy", "").await;
     let partial = tmp.path().join("b/storageB").join(ONLY_A_REL);
     let want = only_a_bytes();
     std::fs::write(&partial, &want[..100]).unwrap();
@@ -544,30 +444,7 @@ async fn tracker_lists_the_members_and_the_failover_peers() {
         fake_fdfs::closed_addr().await,
         tracker.addr
     );
-    let _c = node(
-        tmp.path(),
-        "c",
-        "A",
-        "127.0.0.4",
-        lc,
-        "proxy",
-        "127.0.0.250",
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.250",
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let (_c, b) = real_pair(tmp.path(), lc, lb, "127.0.0.250", "proxy", &extra).await;
     wait_for_view(&b, "group1").await;
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(r.status, 200);
@@ -589,37 +466,12 @@ async fn parameters_come_from_the_tracker() {
         },
     )
     .await;
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        "127.0.0.250",
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let extra = format!(
         "load_fdfs_parameters_from_tracker = true\ntracker_server = {}\n",
         tracker.addr
     );
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.250",
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, "127.0.0.250", "proxy", &extra).await;
     wait_for_view(&b, "group1").await;
     assert_eq!(b.app.lag.cluster.view().params.unwrap().max_delay, 1);
     // The tracker's 1 s makes the recorded file "old": 404 without a proxy.
@@ -629,35 +481,10 @@ async fn parameters_come_from_the_tracker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracker_down_at_start_still_serves() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
     let extra = format!("tracker_server = {}\n", fake_fdfs::closed_addr().await);
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, peers, "proxy", &extra).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(

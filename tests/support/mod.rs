@@ -3,6 +3,8 @@
 //! small raw HTTP/1.1 client so tests compare bytes on the wire.
 #![allow(dead_code)]
 
+pub mod test_ca;
+
 use std::collections::HashMap;
 use std::fs::{self, File, FileTimes};
 use std::io;
@@ -442,6 +444,15 @@ pub fn bind_same_port(ips: &[&str]) -> Vec<tokio::net::TcpListener> {
     panic!("no common free port for {ips:?}");
 }
 
+/// Binds `a` and `b` on one common free port (see [`bind_same_port`]):
+/// (port, listener of `a`, listener of `b`).
+pub fn bind_pair(a: &str, b: &str) -> (u16, tokio::net::TcpListener, tokio::net::TcpListener) {
+    let mut ls = bind_same_port(&[a, b]);
+    let lb = ls.pop().expect("listener b");
+    let la = ls.pop().expect("listener a");
+    (la.local_addr().expect("port").port(), la, lb)
+}
+
 impl Server {
     /// Starts a server for `conf` on an already bound listener.
     pub async fn start_on(conf: &str, dir: &Path, listener: tokio::net::TcpListener) -> Server {
@@ -529,4 +540,23 @@ pub async fn real_node(
     let store = real_store(store, &root);
     let conf = format!("{}{extra}", real_conf(&store, ip, peers, mode, max_delay));
     Server::start_on(&conf, &root, listener).await
+}
+
+/// Two [`real_node`]s with `peers` and [`real_recorded_delay`]: store "A"
+/// under `tmp/a` in proxy mode on `la`, then store "B" under `tmp/b` in
+/// `b_mode` with `b_extra` on `lb`; each node's local IP is its listener's.
+pub async fn real_pair(
+    tmp: &Path,
+    la: tokio::net::TcpListener,
+    lb: tokio::net::TcpListener,
+    peers: &str,
+    b_mode: &str,
+    b_extra: &str,
+) -> (Server, Server) {
+    let ip = |l: &tokio::net::TcpListener| l.local_addr().expect("bound").ip().to_string();
+    let (ip_a, ip_b) = (ip(&la), ip(&lb));
+    let delay = real_recorded_delay();
+    let a = real_node(tmp, "a", "A", &ip_a, la, "proxy", peers, "", delay).await;
+    let b = real_node(tmp, "b", "B", &ip_b, lb, b_mode, peers, b_extra, delay).await;
+    (a, b)
 }

@@ -12,6 +12,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_fdfs::{StorageSpec, TrackerSpec};
@@ -33,6 +34,19 @@ fn only_a_bytes() -> Vec<u8> {
 fn bind(ips: &[&str]) -> (u16, Vec<TcpListener>) {
     let ls = bind_same_port(ips);
     (ls[0].local_addr().unwrap().port(), ls)
+}
+
+/// Store "B" under `tmp/name`, on `lb` (127.0.0.3), with the recorded delay.
+async fn node_b(
+    tmp: &Path,
+    name: &str,
+    lb: TcpListener,
+    mode: &str,
+    peers: &str,
+    extra: &str,
+) -> Server {
+    let delay = real_recorded_delay();
+    node(tmp, name, "B", "127.0.0.3", lb, mode, peers, extra, delay).await
 }
 
 /// One keep-alive connection; sends a GET and reads one response.
@@ -107,18 +121,7 @@ async fn old_timestamp_is_404_and_loop_guard_is_400() {
     assert_eq!(get(a.addr, ONLY_A).await.status, 200);
     let b2 = {
         let (_, mut ls) = bind(&["127.0.0.3"]);
-        node(
-            tmp.path(),
-            "b2",
-            "B",
-            "127.0.0.3",
-            ls.pop().unwrap(),
-            "proxy",
-            peers,
-            "",
-            real_recorded_delay(),
-        )
-        .await
+        node_b(tmp.path(), "b2", ls.pop().unwrap(), "proxy", peers, "").await
     };
     assert_eq!(
         get(b2.addr, &format!("{ONLY_A}?redirect=1")).await.status,
@@ -157,18 +160,7 @@ async fn every_peer_down_is_502_quickly() {
     let lb = ls.pop().unwrap();
     drop(ls);
     let peers = "127.0.0.2,127.0.0.3,127.0.0.4";
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", peers, "").await;
     for _ in 0..4 {
         let t0 = Instant::now();
         assert_eq!(get(b.addr, ONLY_A).await.status, 502);
@@ -182,18 +174,7 @@ async fn upstream_killed_mid_body_aborts_the_client() {
     let (_, mut ls) = bind(&["127.0.0.3", "127.0.0.9"]);
     let _fake = fake_http::start(ls.pop().unwrap());
     let lb = ls.pop().unwrap();
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.9",
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.9", "").await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
     let r = get(b.addr, &format!("{path}?mode=abort")).await;
     assert_eq!(r.status, 200);
@@ -209,18 +190,7 @@ async fn max_proxy_per_peer_answers_503_when_saturated() {
     let fake = fake_http::start(ls.pop().unwrap());
     let lb = ls.pop().unwrap();
     let extra = "max_proxy_per_peer = 1\n";
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.9",
-        extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.9", extra).await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
     let slow = tokio::spawn(async move { get(b.addr, &format!("{path}?mode=slow")).await });
     let t0 = Instant::now();
@@ -253,18 +223,7 @@ async fn non_member_source_is_never_contacted() {
     let trap = ls.pop().unwrap();
     let lb = ls.pop().unwrap();
     let peers = "127.0.0.2,127.0.0.3";
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", peers, "").await;
     let id = IdBuilder::new()
         .source(Source::Ip(Ipv4Addr::new(127, 0, 0, 5)))
         .create_ts(now())
@@ -274,18 +233,7 @@ async fn non_member_source_is_never_contacted() {
     assert_eq!(get(b.addr, &format!("/{id}")).await.status, 404);
     // Redirect mode does not send clients there either.
     let (_, mut ls) = bind(&["127.0.0.3"]);
-    let r = node(
-        tmp.path(),
-        "r",
-        "B",
-        "127.0.0.3",
-        ls.pop().unwrap(),
-        "redirect",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let r = node_b(tmp.path(), "r", ls.pop().unwrap(), "redirect", peers, "").await;
     assert_eq!(get(r.addr, &format!("/{id}")).await.status, 404);
     let seen = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
     assert!(seen.is_err(), "the non-member address was contacted");
@@ -333,18 +281,7 @@ async fn storage_protocol_serves_when_the_source_http_is_down() {
         "proxy_via = http,storage\nstorage_server_port = {}\n",
         st.addr.port()
     );
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.2",
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.2", &extra).await;
     let want = only_a_bytes();
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(r.status, 200);

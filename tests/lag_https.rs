@@ -159,20 +159,6 @@ fn https_pair(site: &Site, b_mode: &str, b_extra: &str) -> (u16, Node, Node) {
     (port, a, b)
 }
 
-/// A client configuration trusting `site`'s CA, offering `alpn`.
-fn client_config(site: &Site, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let roots = fdfs_httpd::tls::parse_roots(site.ca.pem().as_bytes()).unwrap();
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
-}
-
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// A TLS connection to `addr`, verifying its certificate for its IP.
@@ -237,7 +223,7 @@ async fn h1(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Got {
-    let s = tls_connect(addr, client_config(site, &[b"http/1.1"])).await;
+    let s = tls_connect(addr, site.ca.client_config(&[b"http/1.1"])).await;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
         .await
         .unwrap();
@@ -333,7 +319,7 @@ async fn h2_client_while_proxying_over_https() {
     let site = Site::new();
     let (_, a, b) = https_pair(&site, "proxy", &Site::https_peers(&site.ca_file));
     let big = site.file(ONLY_A_1M_REL);
-    let s = tls_connect(b.addr, client_config(&site, &[b"h2", b"http/1.1"])).await;
+    let s = tls_connect(b.addr, site.ca.client_config(&[b"h2", b"http/1.1"])).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
         .await

@@ -18,10 +18,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-use fdfs_httpd::config::Config;
-use fdfs_httpd::reload::{Prepared, ReloadError, Reloader, Source};
+use fdfs_httpd::reload::ReloadError;
 use fdfs_httpd::server::Kind;
 use fdfs_httpd::tls::TlsError;
 use support::test_ca::{stray_key_pem, Leaf, TestCa};
@@ -94,62 +92,6 @@ impl Site {
         std::fs::write(&path, text).unwrap();
         path
     }
-}
-
-struct Running {
-    reloader: Arc<Reloader>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn start(path: &Path) -> Running {
-        let loaded = match Config::load(path) {
-            Ok(l) => l,
-            Err(e) => panic!("config rejected: {e:?}"),
-        };
-        let prepared = Prepared::new(loaded.config, Source::new(path)).expect("prepare");
-        let reloader = prepared.reloader.clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(prepared.run(async move {
-            let _ = rx.await;
-        }));
-        Running {
-            reloader,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    /// Bound address of the first listener of `kind`.
-    fn addr(&self, kind: Kind) -> SocketAddr {
-        self.reloader
-            .listeners()
-            .into_iter()
-            .find(|l| l.0 == kind)
-            .and_then(|l| l.2)
-            .expect("listener")
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = tokio::time::timeout(T, &mut self.task).await;
-    }
-}
-
-fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let roots = fdfs_httpd::tls::parse_roots(ca_pem.as_bytes()).unwrap();
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
 }
 
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
@@ -255,7 +197,7 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
         ),
     );
     let srv = Running::start(&conf).await;
-    let tls_addr = srv.addr(Kind::Https);
+    let tls_addr = srv.first_addr(Kind::Https);
     let file = std::fs::read(site.store.join(SMALL_REL)).unwrap();
 
     // HTTP/1.1 with the crate's own peer client config (ALPN http/1.1).
@@ -275,8 +217,7 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
     assert_eq!(g.body, file);
 
     // HTTP/2 chosen by ALPN.
-    let ca_pem = site.ca.pem();
-    let s = tls_connect(tls_addr, client_config(&ca_pem, &[b"h2", b"http/1.1"])).await;
+    let s = tls_connect(tls_addr, site.ca.client_config(&[b"h2", b"http/1.1"])).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let mut send = h2(s).await.expect("h2 handshake");
     let g = h2_get(&mut send, "https", SMALL, &[]).await;
@@ -329,7 +270,7 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
     }
 
     // The plain listener beside it still speaks HTTP/1.1.
-    let r = get(srv.addr(Kind::Http), SMALL).await;
+    let r = get(srv.first_addr(Kind::Http), SMALL).await;
     assert_eq!(r.status, 200);
     srv.stop().await;
 }
@@ -343,8 +284,8 @@ async fn redirect_over_h2_uses_peer_scheme() {
         "listen = 127.0.0.23:0\ntls_listen = 127.0.0.24:0\npeer_scheme = https\n",
     );
     let srv = Running::start(&conf).await;
-    let tls_addr = srv.addr(Kind::Https);
-    let s = tls_connect(tls_addr, client_config(&site.ca.pem(), &[b"h2"])).await;
+    let tls_addr = srv.first_addr(Kind::Https);
+    let s = tls_connect(tls_addr, site.ca.client_config(&[b"h2"])).await;
     let mut send = h2(s).await.unwrap();
     let g = h2_get(&mut send, "https", ONLY_A, &[]).await;
     assert_eq!(g.version, Version::HTTP_2);
@@ -368,7 +309,7 @@ async fn h2c_prior_knowledge_only_with_http2_cleartext() {
         "listen = 127.0.0.25:0\nhttp2_cleartext = true\n",
     );
     let srv = Running::start(&conf).await;
-    let addr = srv.addr(Kind::Http);
+    let addr = srv.first_addr(Kind::Http);
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut send = h2(tcp).await.expect("h2c handshake");
     let g = h2_get(&mut send, "http", SMALL, &[("range", "bytes=3290-")]).await;
@@ -385,7 +326,7 @@ async fn h2c_prior_knowledge_only_with_http2_cleartext() {
         "listen = 127.0.0.26:0\nhttp2_cleartext = false\n",
     );
     let srv = Running::start(&conf).await;
-    let addr = srv.addr(Kind::Http);
+    let addr = srv.first_addr(Kind::Http);
     let tcp = TcpStream::connect(addr).await.unwrap();
     let refused = match h2(tcp).await {
         Err(_) => true,
@@ -416,8 +357,8 @@ async fn certificate_swap_on_disk_is_served_after_reload() {
         "listen = 127.0.0.27:0\ntls_listen = 127.0.0.28:0\n",
     );
     let srv = Running::start(&conf).await;
-    let addr = srv.addr(Kind::Https);
-    let cfg = client_config(&site.ca.pem(), &[b"h2", b"http/1.1"]);
+    let addr = srv.first_addr(Kind::Https);
+    let cfg = site.ca.client_config(&[b"h2", b"http/1.1"]);
 
     let old = tls_connect(addr, cfg.clone()).await;
     assert_eq!(peer_leaf(&old), site.leaf_der);
@@ -464,7 +405,7 @@ async fn certificate_swap_on_disk_is_served_after_reload() {
         srv.reloader.reload(),
         Err(ReloadError::Tls(TlsError::Empty(_)))
     ));
-    let s = tls_connect(addr, client_config(&site.ca.pem(), &[b"http/1.1"])).await;
+    let s = tls_connect(addr, site.ca.client_config(&[b"http/1.1"])).await;
     assert_eq!(peer_leaf(&s), new_der);
     assert_eq!(h1_get(s, SMALL).await.status, StatusCode::OK);
     srv.stop().await;

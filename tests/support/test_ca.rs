@@ -2,6 +2,8 @@
 //! certificates it signs, for the TLS listener and HTTPS peer tests. Private
 //! keys exist only in memory and in the test's temp dir.
 
+use std::sync::Arc;
+
 use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
 
 /// A self-signed CA.
@@ -33,6 +35,20 @@ impl TestCa {
     /// The CA certificate, PEM (a `peer_ca_file` or client trust root).
     pub fn pem(&self) -> String {
         self.cert.pem()
+    }
+
+    /// A rustls client configuration trusting only this CA, offering `alpn`.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+        let roots = fdfs_httpd::tls::parse_roots(self.pem().as_bytes()).unwrap();
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(cfg)
     }
 
     /// A leaf for `name`: an IP address SAN if it parses as one, else a

@@ -12,6 +12,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_fdfs::{StorageSpec, TrackerSpec};
@@ -35,6 +36,19 @@ fn bind(ips: &[&str]) -> (u16, Vec<TcpListener>) {
     (ls[0].local_addr().unwrap().port(), ls)
 }
 
+/// Store "B" under `tmp/name`, on `lb` (127.0.0.3), with the recorded delay.
+async fn node_b(
+    tmp: &Path,
+    name: &str,
+    lb: TcpListener,
+    mode: &str,
+    peers: &str,
+    extra: &str,
+) -> Server {
+    let delay = real_recorded_delay();
+    node(tmp, name, "B", "127.0.0.3", lb, mode, peers, extra, delay).await
+}
+
 /// One keep-alive connection; sends a GET and reads one response.
 async fn get_on(s: &mut TcpStream, addr: SocketAddr, target: &str) -> Resp {
     let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n");
@@ -45,34 +59,9 @@ async fn get_on(s: &mut TcpStream, addr: SocketAddr, target: &str) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_keep_alive_two_requests_on_one_connection() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, peers, "proxy", "").await;
     let want = only_a_bytes();
     let mut s = TcpStream::connect(b.addr).await.unwrap();
     let t0 = Instant::now();
@@ -99,34 +88,9 @@ async fn proxy_keep_alive_two_requests_on_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_is_clean_and_keeps_the_connection() {
     let tmp = tempfile::tempdir().unwrap();
-    let (port, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (port, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "redirect",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (a, b) = real_pair(tmp.path(), la, lb, peers, "redirect", "").await;
     let mut s = TcpStream::connect(b.addr).await.unwrap();
     for q in ["", "?filename=a.txt"] {
         let r = get_on(&mut s, b.addr, &format!("{ONLY_A}{q}")).await;
@@ -149,9 +113,7 @@ async fn redirect_is_clean_and_keeps_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_timestamp_is_404_and_loop_guard_is_400() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
     let a = node(tmp.path(), "a", "A", "127.0.0.2", la, "proxy", peers, "", 1).await;
     let b = node(tmp.path(), "b", "B", "127.0.0.3", lb, "proxy", peers, "", 1).await;
@@ -159,18 +121,7 @@ async fn old_timestamp_is_404_and_loop_guard_is_400() {
     assert_eq!(get(a.addr, ONLY_A).await.status, 200);
     let b2 = {
         let (_, mut ls) = bind(&["127.0.0.3"]);
-        node(
-            tmp.path(),
-            "b2",
-            "B",
-            "127.0.0.3",
-            ls.pop().unwrap(),
-            "proxy",
-            peers,
-            "",
-            real_recorded_delay(),
-        )
-        .await
+        node_b(tmp.path(), "b2", ls.pop().unwrap(), "proxy", peers, "").await
     };
     assert_eq!(
         get(b2.addr, &format!("{ONLY_A}?redirect=1")).await.status,
@@ -187,30 +138,7 @@ async fn source_down_fails_over_to_a_peer_that_has_the_file() {
     drop(ls); // A (the source) is down
     let peers = "127.0.0.2,127.0.0.3,127.0.0.4";
     // C holds A's files (already synced).
-    let _c = node(
-        tmp.path(),
-        "c",
-        "A",
-        "127.0.0.4",
-        lc,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_c, b) = real_pair(tmp.path(), lc, lb, peers, "proxy", "").await;
     let want = only_a_bytes();
     for _ in 0..3 {
         let t0 = Instant::now();
@@ -232,18 +160,7 @@ async fn every_peer_down_is_502_quickly() {
     let lb = ls.pop().unwrap();
     drop(ls);
     let peers = "127.0.0.2,127.0.0.3,127.0.0.4";
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", peers, "").await;
     for _ in 0..4 {
         let t0 = Instant::now();
         assert_eq!(get(b.addr, ONLY_A).await.status, 502);
@@ -257,18 +174,7 @@ async fn upstream_killed_mid_body_aborts_the_client() {
     let (_, mut ls) = bind(&["127.0.0.3", "127.0.0.9"]);
     let _fake = fake_http::start(ls.pop().unwrap());
     let lb = ls.pop().unwrap();
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.9",
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.9", "").await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
     let r = get(b.addr, &format!("{path}?mode=abort")).await;
     assert_eq!(r.status, 200);
@@ -284,18 +190,7 @@ async fn max_proxy_per_peer_answers_503_when_saturated() {
     let fake = fake_http::start(ls.pop().unwrap());
     let lb = ls.pop().unwrap();
     let extra = "max_proxy_per_peer = 1\n";
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.9",
-        extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.9", extra).await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
     let slow = tokio::spawn(async move { get(b.addr, &format!("{path}?mode=slow")).await });
     let t0 = Instant::now();
@@ -328,18 +223,7 @@ async fn non_member_source_is_never_contacted() {
     let trap = ls.pop().unwrap();
     let lb = ls.pop().unwrap();
     let peers = "127.0.0.2,127.0.0.3";
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", peers, "").await;
     let id = IdBuilder::new()
         .source(Source::Ip(Ipv4Addr::new(127, 0, 0, 5)))
         .create_ts(now())
@@ -349,18 +233,7 @@ async fn non_member_source_is_never_contacted() {
     assert_eq!(get(b.addr, &format!("/{id}")).await.status, 404);
     // Redirect mode does not send clients there either.
     let (_, mut ls) = bind(&["127.0.0.3"]);
-    let r = node(
-        tmp.path(),
-        "r",
-        "B",
-        "127.0.0.3",
-        ls.pop().unwrap(),
-        "redirect",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let r = node_b(tmp.path(), "r", ls.pop().unwrap(), "redirect", peers, "").await;
     assert_eq!(get(r.addr, &format!("/{id}")).await.status, 404);
     let seen = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
     assert!(seen.is_err(), "the non-member address was contacted");
@@ -369,34 +242,9 @@ async fn non_member_source_is_never_contacted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_local_copy_is_fetched_from_the_source() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, peers, "proxy", "").await;
     let partial = tmp.path().join("b/storageB").join(ONLY_A_REL);
     let want = only_a_bytes();
     std::fs::write(&partial, &want[..100]).unwrap();
@@ -433,18 +281,7 @@ async fn storage_protocol_serves_when_the_source_http_is_down() {
         "proxy_via = http,storage\nstorage_server_port = {}\n",
         st.addr.port()
     );
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.2",
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.2", &extra).await;
     let want = only_a_bytes();
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(r.status, 200);
@@ -544,30 +381,7 @@ async fn tracker_lists_the_members_and_the_failover_peers() {
         fake_fdfs::closed_addr().await,
         tracker.addr
     );
-    let _c = node(
-        tmp.path(),
-        "c",
-        "A",
-        "127.0.0.4",
-        lc,
-        "proxy",
-        "127.0.0.250",
-        "",
-        real_recorded_delay(),
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.250",
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let (_c, b) = real_pair(tmp.path(), lc, lb, "127.0.0.250", "proxy", &extra).await;
     wait_for_view(&b, "group1").await;
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(r.status, 200);
@@ -589,37 +403,12 @@ async fn parameters_come_from_the_tracker() {
         },
     )
     .await;
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        "127.0.0.250",
-        "",
-        real_recorded_delay(),
-    )
-    .await;
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let extra = format!(
         "load_fdfs_parameters_from_tracker = true\ntracker_server = {}\n",
         tracker.addr
     );
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        "127.0.0.250",
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, "127.0.0.250", "proxy", &extra).await;
     wait_for_view(&b, "group1").await;
     assert_eq!(b.app.lag.cluster.view().params.unwrap().max_delay, 1);
     // The tracker's 1 s makes the recorded file "old": 404 without a proxy.
@@ -629,35 +418,10 @@ async fn parameters_come_from_the_tracker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracker_down_at_start_still_serves() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, mut ls) = bind(&["127.0.0.2", "127.0.0.3"]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
+    let (_, la, lb) = bind_pair("127.0.0.2", "127.0.0.3");
     let peers = "127.0.0.2,127.0.0.3";
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        peers,
-        "",
-        real_recorded_delay(),
-    )
-    .await;
     let extra = format!("tracker_server = {}\n", fake_fdfs::closed_addr().await);
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        peers,
-        &extra,
-        real_recorded_delay(),
-    )
-    .await;
+    let (_a, b) = real_pair(tmp.path(), la, lb, peers, "proxy", &extra).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair, SanType};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -26,6 +25,7 @@ use tokio::sync::oneshot;
 use fdfs_httpd::config::Config;
 use fdfs_httpd::server::{Kind, Listener};
 use fdfs_httpd::state::{App, State};
+use support::test_ca::TestCa;
 use support::*;
 
 const ONLY_A: &str = "/group1/M00/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
@@ -36,38 +36,10 @@ const T: Duration = Duration::from_secs(20);
 const A: &str = "127.0.0.2";
 const B: &str = "127.0.0.3";
 
-/// A test CA; private keys live only in the temp dir.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = p.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    /// A leaf for `ip` (IP-address SAN): (chain PEM, key PEM).
-    fn leaf(&self, ip: &str) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.subject_alt_names = vec![SanType::IpAddress(ip.parse().unwrap())];
-        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
-        (
-            format!("{}{}", cert.pem(), self.cert.pem()),
-            key.serialize_pem(),
-        )
-    }
-}
-
 /// The fixture stores and certificate files of both nodes.
 struct Site {
     tmp: tempfile::TempDir,
-    ca: Ca,
+    ca: TestCa,
     ca_file: PathBuf,
     other_ca_file: PathBuf,
 }
@@ -75,15 +47,15 @@ struct Site {
 impl Site {
     fn new() -> Site {
         let tmp = tempfile::tempdir().unwrap();
-        let ca = Ca::new();
+        let ca = TestCa::new();
         let ca_file = tmp.path().join("ca.pem");
-        std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+        std::fs::write(&ca_file, ca.pem()).unwrap();
         let other_ca_file = tmp.path().join("other-ca.pem");
-        std::fs::write(&other_ca_file, Ca::new().cert.pem()).unwrap();
+        std::fs::write(&other_ca_file, TestCa::new().pem()).unwrap();
         for ip in [A, B] {
-            let (chain, key) = ca.leaf(ip);
-            std::fs::write(tmp.path().join(format!("{ip}.crt")), chain).unwrap();
-            std::fs::write(tmp.path().join(format!("{ip}.key")), key).unwrap();
+            let leaf = ca.leaf(ip);
+            std::fs::write(tmp.path().join(format!("{ip}.crt")), leaf.chain_pem).unwrap();
+            std::fs::write(tmp.path().join(format!("{ip}.key")), leaf.key_pem).unwrap();
         }
         Site {
             tmp,
@@ -178,26 +150,13 @@ impl Node {
     }
 }
 
-/// Listeners for A and B on one common port.
-fn pair() -> (u16, tokio::net::TcpListener, tokio::net::TcpListener) {
-    let mut ls = bind_same_port(&[A, B]);
-    let lb = ls.pop().unwrap();
-    let la = ls.pop().unwrap();
-    (la.local_addr().unwrap().port(), la, lb)
-}
-
-/// A client configuration trusting `site`'s CA, offering `alpn`.
-fn client_config(site: &Site, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let roots = fdfs_httpd::tls::parse_roots(site.ca.cert.pem().as_bytes()).unwrap();
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
+/// A (proxy mode) and B (`b_mode`, plus `b_extra`) serving HTTPS on one
+/// common port: (port, A, B).
+fn https_pair(site: &Site, b_mode: &str, b_extra: &str) -> (u16, Node, Node) {
+    let (port, la, lb) = bind_pair(A, B);
+    let a = Node::start(site.config(A, "proxy", port, ""), Kind::Https, la);
+    let b = Node::start(site.config(B, b_mode, port, b_extra), Kind::Https, lb);
+    (port, a, b)
 }
 
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
@@ -264,7 +223,7 @@ async fn h1(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Got {
-    let s = tls_connect(addr, client_config(site, &[b"http/1.1"])).await;
+    let s = tls_connect(addr, site.ca.client_config(&[b"http/1.1"])).await;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
         .await
         .unwrap();
@@ -299,13 +258,7 @@ fn assert_parts(g: &Got, file: &[u8], parts: &[(usize, usize)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_over_https_get_range_multirange_head() {
     let site = Site::new();
-    let (port, la, lb) = pair();
-    let a = Node::start(site.config(A, "proxy", port, ""), Kind::Https, la);
-    let b = Node::start(
-        site.config(B, "proxy", port, &Site::https_peers(&site.ca_file)),
-        Kind::Https,
-        lb,
-    );
+    let (_, a, b) = https_pair(&site, "proxy", &Site::https_peers(&site.ca_file));
     let big = site.file(ONLY_A_1M_REL);
     let small = site.file(ONLY_A_REL);
 
@@ -364,15 +317,9 @@ async fn proxies_over_https_get_range_multirange_head() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_client_while_proxying_over_https() {
     let site = Site::new();
-    let (port, la, lb) = pair();
-    let a = Node::start(site.config(A, "proxy", port, ""), Kind::Https, la);
-    let b = Node::start(
-        site.config(B, "proxy", port, &Site::https_peers(&site.ca_file)),
-        Kind::Https,
-        lb,
-    );
+    let (_, a, b) = https_pair(&site, "proxy", &Site::https_peers(&site.ca_file));
     let big = site.file(ONLY_A_1M_REL);
-    let s = tls_connect(b.addr, client_config(&site, &[b"h2", b"http/1.1"])).await;
+    let s = tls_connect(b.addr, site.ca.client_config(&[b"h2", b"http/1.1"])).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
         .await
@@ -429,13 +376,7 @@ async fn h2_client_while_proxying_over_https() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_ca_is_502_and_a_reload_with_the_right_ca_serves() {
     let site = Site::new();
-    let (port, la, lb) = pair();
-    let a = Node::start(site.config(A, "proxy", port, ""), Kind::Https, la);
-    let b = Node::start(
-        site.config(B, "proxy", port, &Site::https_peers(&site.other_ca_file)),
-        Kind::Https,
-        lb,
-    );
+    let (port, a, b) = https_pair(&site, "proxy", &Site::https_peers(&site.other_ca_file));
     let g = h1(&site, b.addr, Method::GET, ONLY_A, &[]).await;
     assert_eq!(g.status, StatusCode::BAD_GATEWAY);
 
@@ -459,7 +400,7 @@ async fn wrong_ca_is_502_and_a_reload_with_the_right_ca_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_peer_is_not_a_fallback() {
     let site = Site::new();
-    let (port, la, lb) = pair();
+    let (port, la, lb) = bind_pair(A, B);
     // A speaks plain HTTP on the peer port.
     let a = Node::start(site.config(A, "proxy", port, ""), Kind::Http, la);
     let direct = get(a.addr, ONLY_A).await;
@@ -478,13 +419,7 @@ async fn plain_http_peer_is_not_a_fallback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_without_peer_ca_file_is_502() {
     let site = Site::new();
-    let (port, la, lb) = pair();
-    let a = Node::start(site.config(A, "proxy", port, ""), Kind::Https, la);
-    let b = Node::start(
-        site.config(B, "proxy", port, "peer_scheme = https\n"),
-        Kind::Https,
-        lb,
-    );
+    let (_, a, b) = https_pair(&site, "proxy", "peer_scheme = https\n");
     assert!(b.app.state().peer_tls.is_none());
     let g = h1(&site, b.addr, Method::GET, ONLY_A, &[]).await;
     assert_eq!(g.status, StatusCode::BAD_GATEWAY);
@@ -495,14 +430,8 @@ async fn https_without_peer_ca_file_is_502() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_with_https_scheme_gives_an_https_location() {
     let site = Site::new();
-    let (port, la, lb) = pair();
-    let a = Node::start(site.config(A, "proxy", port, ""), Kind::Https, la);
     // Redirects need no CA: the client verifies A itself.
-    let b = Node::start(
-        site.config(B, "redirect", port, "peer_scheme = https\n"),
-        Kind::Https,
-        lb,
-    );
+    let (port, a, b) = https_pair(&site, "redirect", "peer_scheme = https\n");
     let g = h1(&site, b.addr, Method::GET, ONLY_A, &[]).await;
     assert_eq!(g.status, StatusCode::FOUND);
     let loc = g.header("location");

@@ -7,15 +7,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
-use fdfs_httpd::config::Config;
-use fdfs_httpd::reload::{Prepared, ReloadError, Reloader, Source};
+use fdfs_httpd::reload::ReloadError;
 use fdfs_httpd::server::Kind;
 use support::*;
 
@@ -70,50 +67,6 @@ impl Site {
     /// Writes the included http.conf in place.
     fn write_http_conf(&self, text: &str) {
         std::fs::write(self.dir.join("http.conf"), text).unwrap();
-    }
-}
-
-struct Running {
-    reloader: Arc<Reloader>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn start(path: &Path) -> Running {
-        let loaded = match Config::load(path) {
-            Ok(l) => l,
-            Err(e) => panic!("config rejected: {e:?}"),
-        };
-        let prepared = Prepared::new(loaded.config, Source::new(path)).expect("prepare");
-        let reloader = prepared.reloader.clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(prepared.run(async move {
-            let _ = rx.await;
-        }));
-        Running {
-            reloader,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    /// Bound address of the listener configured as `configured`.
-    fn addr(&self, configured: &str) -> SocketAddr {
-        let want: SocketAddr = configured.parse().unwrap();
-        self.reloader
-            .listeners()
-            .into_iter()
-            .find(|l| l.1 == want)
-            .and_then(|l| l.2)
-            .unwrap_or_else(|| panic!("no listener {configured}"))
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
     }
 }
 

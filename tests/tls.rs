@@ -16,51 +16,19 @@ use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-use fdfs_httpd::config::Config;
-use fdfs_httpd::reload::{Prepared, ReloadError, Reloader, Source};
+use fdfs_httpd::reload::ReloadError;
 use fdfs_httpd::server::Kind;
 use fdfs_httpd::tls::TlsError;
+use support::test_ca::{stray_key_pem, Leaf, TestCa};
 use support::*;
 
 const SMALL: &str = "/group1/M00/00/00/fwAAAmsGtbmANiJ3AAAM5PBPH_c522.txt";
 const SMALL_REL: &str = "data/00/00/fwAAAmsGtbmANiJ3AAAM5PBPH_c522.txt";
 const ONLY_A: &str = "/group1/M00/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
 const T: Duration = Duration::from_secs(10);
-
-/// A test CA; private keys live only in the temp dir.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = p.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    /// A leaf for localhost: (chain PEM, key PEM, leaf DER).
-    fn leaf(&self) -> (String, String, Vec<u8>) {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .signed_by(&key, &self.cert, &self.key)
-            .unwrap();
-        (
-            format!("{}{}", cert.pem(), self.cert.pem()),
-            key.serialize_pem(),
-            cert.der().to_vec(),
-        )
-    }
-}
 
 /// Writes `text` to `path` through a rename, like certificate tools do.
 fn replace_file(path: &Path, text: &str) {
@@ -73,7 +41,7 @@ struct Site {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
     store: PathBuf,
-    ca: Ca,
+    ca: TestCa,
     ca_file: PathBuf,
     cert_file: PathBuf,
     key_file: PathBuf,
@@ -86,14 +54,14 @@ impl Site {
         let store = real_store(node, tmp.path());
         let dir = tmp.path().join("conf");
         std::fs::create_dir_all(&dir).unwrap();
-        let ca = Ca::new();
-        let (chain, key, leaf_der) = ca.leaf();
+        let ca = TestCa::new();
+        let leaf = ca.leaf("localhost");
         let ca_file = dir.join("ca.pem");
         let cert_file = dir.join("cert.pem");
         let key_file = dir.join("key.pem");
-        std::fs::write(&ca_file, ca.cert.pem()).unwrap();
-        std::fs::write(&cert_file, chain).unwrap();
-        std::fs::write(&key_file, key).unwrap();
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        std::fs::write(&cert_file, leaf.chain_pem).unwrap();
+        std::fs::write(&key_file, leaf.key_pem).unwrap();
         Site {
             dir,
             store,
@@ -101,7 +69,7 @@ impl Site {
             ca_file,
             cert_file,
             key_file,
-            leaf_der,
+            leaf_der: leaf.der,
             _tmp: tmp,
         }
     }
@@ -124,62 +92,6 @@ impl Site {
         std::fs::write(&path, text).unwrap();
         path
     }
-}
-
-struct Running {
-    reloader: Arc<Reloader>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn start(path: &Path) -> Running {
-        let loaded = match Config::load(path) {
-            Ok(l) => l,
-            Err(e) => panic!("config rejected: {e:?}"),
-        };
-        let prepared = Prepared::new(loaded.config, Source::new(path)).expect("prepare");
-        let reloader = prepared.reloader.clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(prepared.run(async move {
-            let _ = rx.await;
-        }));
-        Running {
-            reloader,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    /// Bound address of the first listener of `kind`.
-    fn addr(&self, kind: Kind) -> SocketAddr {
-        self.reloader
-            .listeners()
-            .into_iter()
-            .find(|l| l.0 == kind)
-            .and_then(|l| l.2)
-            .expect("listener")
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = tokio::time::timeout(T, &mut self.task).await;
-    }
-}
-
-fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let roots = fdfs_httpd::tls::parse_roots(ca_pem.as_bytes()).unwrap();
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
 }
 
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
@@ -285,7 +197,7 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
         ),
     );
     let srv = Running::start(&conf).await;
-    let tls_addr = srv.addr(Kind::Https);
+    let tls_addr = srv.first_addr(Kind::Https);
     let file = std::fs::read(site.store.join(SMALL_REL)).unwrap();
 
     // HTTP/1.1 with the crate's own peer client config (ALPN http/1.1).
@@ -305,8 +217,7 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
     assert_eq!(g.body, file);
 
     // HTTP/2 chosen by ALPN.
-    let ca_pem = site.ca.cert.pem();
-    let s = tls_connect(tls_addr, client_config(&ca_pem, &[b"h2", b"http/1.1"])).await;
+    let s = tls_connect(tls_addr, site.ca.client_config(&[b"h2", b"http/1.1"])).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let mut send = h2(s).await.expect("h2 handshake");
     let g = h2_get(&mut send, "https", SMALL, &[]).await;
@@ -359,7 +270,7 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
     }
 
     // The plain listener beside it still speaks HTTP/1.1.
-    let r = get(srv.addr(Kind::Http), SMALL).await;
+    let r = get(srv.first_addr(Kind::Http), SMALL).await;
     assert_eq!(r.status, 200);
     srv.stop().await;
 }
@@ -373,8 +284,8 @@ async fn redirect_over_h2_uses_peer_scheme() {
         "listen = 127.0.0.23:0\ntls_listen = 127.0.0.24:0\npeer_scheme = https\n",
     );
     let srv = Running::start(&conf).await;
-    let tls_addr = srv.addr(Kind::Https);
-    let s = tls_connect(tls_addr, client_config(&site.ca.cert.pem(), &[b"h2"])).await;
+    let tls_addr = srv.first_addr(Kind::Https);
+    let s = tls_connect(tls_addr, site.ca.client_config(&[b"h2"])).await;
     let mut send = h2(s).await.unwrap();
     let g = h2_get(&mut send, "https", ONLY_A, &[]).await;
     assert_eq!(g.version, Version::HTTP_2);
@@ -398,7 +309,7 @@ async fn h2c_prior_knowledge_only_with_http2_cleartext() {
         "listen = 127.0.0.25:0\nhttp2_cleartext = true\n",
     );
     let srv = Running::start(&conf).await;
-    let addr = srv.addr(Kind::Http);
+    let addr = srv.first_addr(Kind::Http);
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut send = h2(tcp).await.expect("h2c handshake");
     let g = h2_get(&mut send, "http", SMALL, &[("range", "bytes=3290-")]).await;
@@ -415,7 +326,7 @@ async fn h2c_prior_knowledge_only_with_http2_cleartext() {
         "listen = 127.0.0.26:0\nhttp2_cleartext = false\n",
     );
     let srv = Running::start(&conf).await;
-    let addr = srv.addr(Kind::Http);
+    let addr = srv.first_addr(Kind::Http);
     let tcp = TcpStream::connect(addr).await.unwrap();
     let refused = match h2(tcp).await {
         Err(_) => true,
@@ -446,15 +357,19 @@ async fn certificate_swap_on_disk_is_served_after_reload() {
         "listen = 127.0.0.27:0\ntls_listen = 127.0.0.28:0\n",
     );
     let srv = Running::start(&conf).await;
-    let addr = srv.addr(Kind::Https);
-    let cfg = client_config(&site.ca.cert.pem(), &[b"h2", b"http/1.1"]);
+    let addr = srv.first_addr(Kind::Https);
+    let cfg = site.ca.client_config(&[b"h2", b"http/1.1"]);
 
     let old = tls_connect(addr, cfg.clone()).await;
     assert_eq!(peer_leaf(&old), site.leaf_der);
     let mut old_send = h2(old).await.unwrap();
 
     // New chain and key on disk; nothing changes until the reload.
-    let (chain, key, new_der) = site.ca.leaf();
+    let Leaf {
+        chain_pem: chain,
+        key_pem: key,
+        der: new_der,
+    } = site.ca.leaf("localhost");
     assert_ne!(new_der, site.leaf_der);
     replace_file(&site.key_file, &key);
     replace_file(&site.cert_file, &chain);
@@ -477,7 +392,7 @@ async fn certificate_swap_on_disk_is_served_after_reload() {
     assert_eq!(g.status, StatusCode::OK);
 
     // A key that does not match is rejected; the current one keeps serving.
-    let other = KeyPair::generate().unwrap().serialize_pem();
+    let other = stray_key_pem();
     replace_file(&site.key_file, &other);
     match srv.reloader.reload() {
         Err(ReloadError::Tls(TlsError::KeyMismatch)) => {}
@@ -490,7 +405,7 @@ async fn certificate_swap_on_disk_is_served_after_reload() {
         srv.reloader.reload(),
         Err(ReloadError::Tls(TlsError::Empty(_)))
     ));
-    let s = tls_connect(addr, client_config(&site.ca.cert.pem(), &[b"http/1.1"])).await;
+    let s = tls_connect(addr, site.ca.client_config(&[b"http/1.1"])).await;
     assert_eq!(peer_leaf(&s), new_der);
     assert_eq!(h1_get(s, SMALL).await.status, StatusCode::OK);
     srv.stop().await;
@@ -525,7 +440,7 @@ fn check_config_validates_tls_files() {
     // Key of another certificate.
     let good_key = std::fs::read_to_string(&site.key_file).unwrap();
     let good_chain = std::fs::read_to_string(&site.cert_file).unwrap();
-    std::fs::write(&site.key_file, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    std::fs::write(&site.key_file, stray_key_pem()).unwrap();
     let out = check();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -3,6 +3,8 @@
 //! small raw HTTP/1.1 client so tests compare bytes on the wire.
 #![allow(dead_code)]
 
+pub mod test_ca;
+
 use std::collections::HashMap;
 use std::fs::{self, File, FileTimes};
 use std::io;
@@ -16,6 +18,8 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use fdfs_httpd::config::Config;
+use fdfs_httpd::reload::{Prepared, Reloader, Source};
+use fdfs_httpd::server::Kind;
 use fdfs_httpd::state::App;
 
 /// `tests/fixtures`.
@@ -135,18 +139,17 @@ impl Server {
     /// Starts a server for `conf` (mod_fastdfs.conf text; relative names
     /// resolve against `dir`) on `ip:0`.
     pub async fn start(conf: &str, dir: &Path, ip: &str) -> Server {
-        let path = dir.join("mod_fastdfs.conf");
-        fs::write(&path, conf).expect("write conf");
-        let loaded = match Config::load(&path) {
-            Ok(l) => l,
-            Err(e) => panic!("config rejected: {e:?}"),
-        };
-        Self::start_config(loaded.config, ip).await
+        Self::start_config(write_conf(conf, dir), ip).await
     }
 
     /// Starts a server for an already loaded config on `ip:0`.
     pub async fn start_config(config: Config, ip: &str) -> Server {
         let listener = fdfs_httpd::server::bind(format!("{ip}:0").parse().unwrap()).expect("bind");
+        Self::serve(config, listener)
+    }
+
+    /// Serves `config` on `listener` in a spawned task.
+    fn serve(config: Config, listener: tokio::net::TcpListener) -> Server {
         let addr = listener.local_addr().unwrap();
         let app = App::new(config);
         let (tx, rx) = oneshot::channel::<()>();
@@ -442,31 +445,29 @@ pub fn bind_same_port(ips: &[&str]) -> Vec<tokio::net::TcpListener> {
     panic!("no common free port for {ips:?}");
 }
 
+/// Binds `a` and `b` on one common free port (see [`bind_same_port`]):
+/// (port, listener of `a`, listener of `b`).
+pub fn bind_pair(a: &str, b: &str) -> (u16, tokio::net::TcpListener, tokio::net::TcpListener) {
+    let mut ls = bind_same_port(&[a, b]);
+    let lb = ls.pop().expect("listener b");
+    let la = ls.pop().expect("listener a");
+    (la.local_addr().expect("port").port(), la, lb)
+}
+
 impl Server {
     /// Starts a server for `conf` on an already bound listener.
     pub async fn start_on(conf: &str, dir: &Path, listener: tokio::net::TcpListener) -> Server {
-        let path = dir.join("mod_fastdfs.conf");
-        fs::write(&path, conf).expect("write conf");
-        let loaded = match Config::load(&path) {
-            Ok(l) => l,
-            Err(e) => panic!("config rejected: {e:?}"),
-        };
-        let addr = listener.local_addr().unwrap();
-        let app = App::new(loaded.config);
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(fdfs_httpd::server::run(
-            vec![listener],
-            app.clone(),
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Server {
-            addr,
-            app,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        Self::serve(write_conf(conf, dir), listener)
+    }
+}
+
+/// Writes `conf` as `dir/mod_fastdfs.conf` and loads it.
+fn write_conf(conf: &str, dir: &Path) -> Config {
+    let path = dir.join("mod_fastdfs.conf");
+    fs::write(&path, conf).expect("write conf");
+    match Config::load(&path) {
+        Ok(l) => l.config,
+        Err(e) => panic!("config rejected: {e:?}"),
     }
 }
 
@@ -529,4 +530,82 @@ pub async fn real_node(
     let store = real_store(store, &root);
     let conf = format!("{}{extra}", real_conf(&store, ip, peers, mode, max_delay));
     Server::start_on(&conf, &root, listener).await
+}
+
+/// Two [`real_node`]s with `peers` and [`real_recorded_delay`]: store "A"
+/// under `tmp/a` in proxy mode on `la`, then store "B" under `tmp/b` in
+/// `b_mode` with `b_extra` on `lb`; each node's local IP is its listener's.
+pub async fn real_pair(
+    tmp: &Path,
+    la: tokio::net::TcpListener,
+    lb: tokio::net::TcpListener,
+    peers: &str,
+    b_mode: &str,
+    b_extra: &str,
+) -> (Server, Server) {
+    let ip = |l: &tokio::net::TcpListener| l.local_addr().expect("bound").ip().to_string();
+    let (ip_a, ip_b) = (ip(&la), ip(&lb));
+    let delay = real_recorded_delay();
+    let a = real_node(tmp, "a", "A", &ip_a, la, "proxy", peers, "", delay).await;
+    let b = real_node(tmp, "b", "B", &ip_b, lb, b_mode, peers, b_extra, delay).await;
+    (a, b)
+}
+
+/// A server run as `main` runs it ([`Prepared::run`]) from a configuration
+/// file, so that reloads re-read that file.
+pub struct Running {
+    /// The reload entry point (what SIGHUP calls).
+    pub reloader: Arc<Reloader>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl Running {
+    /// Loads `path` and starts serving it.
+    pub async fn start(path: &Path) -> Running {
+        let loaded = match Config::load(path) {
+            Ok(l) => l,
+            Err(e) => panic!("config rejected: {e:?}"),
+        };
+        let prepared = Prepared::new(loaded.config, Source::new(path)).expect("prepare");
+        let reloader = prepared.reloader.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(prepared.run(async move {
+            let _ = rx.await;
+        }));
+        Running {
+            reloader,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Bound address of the listener configured as `configured`.
+    pub fn addr(&self, configured: &str) -> SocketAddr {
+        let want: SocketAddr = configured.parse().unwrap();
+        self.reloader
+            .listeners()
+            .into_iter()
+            .find(|l| l.1 == want)
+            .and_then(|l| l.2)
+            .unwrap_or_else(|| panic!("no listener {configured}"))
+    }
+
+    /// Bound address of the first listener of `kind`.
+    pub fn first_addr(&self, kind: Kind) -> SocketAddr {
+        self.reloader
+            .listeners()
+            .into_iter()
+            .find(|l| l.0 == kind)
+            .and_then(|l| l.2)
+            .expect("listener")
+    }
+
+    /// Stops serving and waits (up to 10 s) for the drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+    }
 }

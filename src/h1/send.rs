@@ -24,8 +24,10 @@ use crate::body::{Body, FileBody, Segment};
 use crate::config::ReadStrategy;
 
 /// File ranges up to this size are read into the response buffer and sent
-/// with the head in one `send`; larger ones use `sendfile`.
-pub const INLINE: u64 = 64 * 1024;
+/// with the head in one `send`; larger ones use `sendfile`. Measured on
+/// loopback: a copy is cheaper than `sendfile` for 1–4 KiB, dearer from
+/// 16 KiB (docs/benchmark.md).
+pub const INLINE: u64 = 8 * 1024;
 
 /// Largest buffer gathered before it is sent.
 const GATHER: usize = 128 * 1024;

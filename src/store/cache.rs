@@ -43,6 +43,19 @@ pub struct OpenFileCache {
     hits: AtomicU64,
     /// Opens that opened the file.
     misses: AtomicU64,
+    /// Open store directories, for resolving paths beneath them.
+    roots: Mutex<Vec<Root>>,
+}
+
+/// An open store directory and when it was last checked to still be the
+/// directory at its path.
+#[derive(Debug)]
+struct Root {
+    path: Box<Path>,
+    dir: Arc<File>,
+    dev: u64,
+    ino: u64,
+    checked: Instant,
 }
 
 impl OpenFileCache {
@@ -56,39 +69,74 @@ impl OpenFileCache {
             max: max.min(fd_budget()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            roots: Mutex::new(Vec::new()),
         }
     }
 
-    /// Opens `path` (following symlinks) or returns the cached descriptor.
-    /// `meta` is the caller's fresh `stat` when it already has one.
-    pub fn open(&self, path: &Path) -> std::io::Result<Cached> {
+    /// An open descriptor of the directory `path`, revalidated against the
+    /// path after [`Self::TTL`] (a remounted or replaced store is seen).
+    pub fn root(&self, path: &Path) -> std::io::Result<Arc<File>> {
         let now = Instant::now();
-        if let Some(hit) = self.get(path) {
-            if now.duration_since(hit.checked) < Self::TTL {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(hit);
+        let mut roots = self.roots.lock().unwrap_or_else(|p| p.into_inner());
+        let at = roots.iter().position(|r| &*r.path == path);
+        if let Some(r) = at.map(|i| &mut roots[i]) {
+            if now.duration_since(r.checked) < Self::TTL {
+                return Ok(r.dir.clone());
             }
             let meta = std::fs::metadata(path)?;
-            if meta.ino() == hit.ino && meta.dev() == hit.dev {
-                let fresh = Cached {
-                    len: meta.len(),
-                    mtime: meta.mtime(),
-                    checked: now,
-                    ..hit
-                };
-                self.put(path, fresh.clone());
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(fresh);
+            if (meta.dev(), meta.ino()) == (r.dev, r.ino) {
+                r.checked = now;
+                return Ok(r.dir.clone());
             }
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let file = File::open(path)?;
-        let meta = file.metadata()?;
-        let c = Self::entry(file, &meta, now);
-        if meta.is_file() {
-            self.put(path, c.clone());
+        let dir = File::open(path)?;
+        let meta = dir.metadata()?;
+        let root = Root {
+            path: path.into(),
+            dir: Arc::new(dir),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            checked: now,
+        };
+        let dir = root.dir.clone();
+        match at {
+            Some(i) => roots[i] = root,
+            None => roots.push(root),
         }
-        Ok(c)
+        Ok(dir)
+    }
+
+    /// Caches `file`, just opened at `path`, and returns its entry; `None`
+    /// (and nothing cached) when it is not a regular file.
+    pub fn insert(&self, path: &Path, file: File) -> std::io::Result<Option<Cached>> {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let c = Self::entry(file, &meta, Instant::now());
+        self.put(path, c.clone());
+        Ok(Some(c))
+    }
+
+    /// Opens `path` (following symlinks) through the cache: a fresh entry,
+    /// else the cached descriptor if the path still names its inode, else
+    /// a new descriptor (only regular files are served).
+    pub fn open(&self, path: &Path) -> std::io::Result<Cached> {
+        if let Some(hit) = self.fresh(path) {
+            return Ok(hit);
+        }
+        let meta = std::fs::metadata(path)?;
+        if let Some(hit) = self.same_file(path, meta.dev(), meta.ino()) {
+            return Ok(Cached {
+                len: meta.len(),
+                mtime: meta.mtime(),
+                ..hit
+            });
+        }
+        self.forget(path);
+        self.insert(path, File::open(path)?)?
+            .ok_or_else(|| std::io::Error::other("not a regular file"))
     }
 
     /// The entry for `path` if it was opened or revalidated less than
@@ -103,15 +151,24 @@ impl OpenFileCache {
     }
 
     /// The cached descriptor of `path` if it is still the file now at the
-    /// path (same device and inode), whatever its age.
+    /// path (same device and inode), whatever its age. The caller has just
+    /// checked the path, so the entry counts as fresh again for
+    /// [`Self::TTL`].
     pub fn same_file(&self, path: &Path, dev: u64, ino: u64) -> Option<Cached> {
-        let hit = self.get(path)?;
+        let mut m = self.map.lock().ok()?;
+        let hit = m.get_mut(key(path))?;
         if hit.dev == dev && hit.ino == ino {
+            hit.checked = Instant::now();
             self.hits.fetch_add(1, Ordering::Relaxed);
-            Some(hit)
+            Some(hit.clone())
         } else {
             None
         }
+    }
+
+    /// Whether `path` has an entry (fresh or not).
+    pub fn contains(&self, path: &Path) -> bool {
+        self.map.lock().is_ok_and(|m| m.contains_key(key(path)))
     }
 
     /// Drops the entry for `path` (after a failed validation).
@@ -215,6 +272,26 @@ mod tests {
         std::thread::sleep(OpenFileCache::TTL + Duration::from_millis(50));
         assert!(c.fresh(&p).is_none());
         assert_eq!(c.open(&p).unwrap().len, 5);
+    }
+
+    #[test]
+    fn a_revalidated_entry_is_fresh_again() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"one").unwrap();
+        let c = OpenFileCache::new(16);
+        c.open(&p).unwrap();
+        std::thread::sleep(OpenFileCache::TTL + Duration::from_millis(50));
+        assert!(c.fresh(&p).is_none(), "stale after the TTL");
+        let m = std::fs::metadata(&p).unwrap();
+        assert!(c.same_file(&p, m.dev(), m.ino() + 1).is_none());
+        assert!(c.fresh(&p).is_none(), "another inode does not refresh");
+        assert!(c.same_file(&p, m.dev(), m.ino()).is_some());
+        assert!(
+            c.fresh(&p).is_some(),
+            "fresh again once the path was checked"
+        );
     }
 
     #[test]

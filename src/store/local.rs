@@ -171,6 +171,11 @@ pub(super) fn open_inside(
             return Ok(Ok(c));
         }
     }
+    if !cache.contains(path) {
+        // Nothing to revalidate: open (the descriptor's `fstat` tells a
+        // regular file from anything else).
+        return open_new(path, root, cache);
+    }
     let lmeta = std::fs::symlink_metadata(path)?;
     if !lmeta.file_type().is_symlink() && !lmeta.is_file() {
         return Ok(Err(Miss::NotRegular));
@@ -185,20 +190,8 @@ pub(super) fn open_inside(
     let mut c = match cache.same_file(path, now_at_path.dev(), now_at_path.ino()) {
         Some(c) => c,
         None => {
-            // Every component is resolved: a symlinked file or directory
-            // must not lead out of the store.
-            let target = std::fs::canonicalize(path)?;
-            let root = std::fs::canonicalize(root)?;
-            if !target.starts_with(&root) {
-                tracing::warn!(
-                    "refusing {}: a symlink leads outside the store ({})",
-                    path.display(),
-                    target.display()
-                );
-                return Ok(Err(Miss::OutsideStore));
-            }
             cache.forget(path);
-            cache.open(path)?
+            return open_new(path, root, cache);
         }
     };
     // Appender files grow in place: size and mtime always come from a
@@ -211,6 +204,66 @@ pub(super) fn open_inside(
     c.len = meta.len();
     c.mtime = meta.mtime();
     Ok(Ok(c))
+}
+
+/// Opens `path` afresh and caches it; size and mtime come from the new
+/// descriptor.
+fn open_new(
+    path: &Path,
+    root: &Path,
+    cache: &OpenFileCache,
+) -> io::Result<Result<super::cache::Cached, Miss>> {
+    let file = match open_beneath(path, root, cache) {
+        Ok(Ok(file)) => file,
+        Ok(Err(miss)) => return Ok(Err(miss)),
+        // A socket or device node at the path.
+        Err(e) if e.raw_os_error() == Some(6) => return Ok(Err(Miss::NotRegular)), // ENXIO
+        Err(e) => return Err(e),
+    };
+    Ok(cache.insert(path, file)?.ok_or(Miss::NotRegular))
+}
+
+/// Opens `path` (which lies under `root`) so that no component, symlinks
+/// included, resolves outside `root`: one `openat2(RESOLVE_BENEATH)` from
+/// the store directory (Linux 5.6+). Symlinks the kernel will not resolve
+/// beneath (absolute targets, as FastDFS writes for slave files) and
+/// kernels without `openat2` take the slower way: the canonical path must
+/// lie inside the canonical store.
+fn open_beneath(path: &Path, root: &Path, cache: &OpenFileCache) -> io::Result<Result<File, Miss>> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    if let Ok(rel) = path.strip_prefix(root) {
+        let dir = cache.root(root)?;
+        // O_NONBLOCK: a FIFO planted behind a symlink cannot block the
+        // thread; it has no effect on regular files.
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(&*dir, rel, flags, Mode::empty(), how) {
+            Ok(fd) => return Ok(Ok(File::from(fd))),
+            // EXDEV: resolution left `root`; ELOOP: a link it will not
+            // follow; ENOSYS/EPERM/EINVAL: no openat2 here.
+            Err(e)
+                if [
+                    rustix::io::Errno::XDEV,
+                    rustix::io::Errno::LOOP,
+                    rustix::io::Errno::NOSYS,
+                    rustix::io::Errno::PERM,
+                    rustix::io::Errno::INVAL,
+                ]
+                .contains(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let target = std::fs::canonicalize(path)?;
+    let root = std::fs::canonicalize(root)?;
+    if !target.starts_with(&root) {
+        tracing::warn!(
+            "refusing {}: a symlink leads outside the store ({})",
+            path.display(),
+            target.display()
+        );
+        return Ok(Err(Miss::OutsideStore));
+    }
+    File::open(path).map(Ok)
 }
 
 #[cfg(test)]

@@ -62,8 +62,11 @@ pub async fn serve(
     let reads = cfg.read_strategy;
     drop(cfg);
     let activity = crate::limits::Activity::new();
+    let drained_is_final = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
     let mut buf = BytesMut::with_capacity(READ);
-    let mut out = Vec::with_capacity(READ);
+    let mut bufs = send::Buffers::default();
+    bufs.out.reserve(READ);
     // When the connection gives up waiting: for the first head, the
     // shorter of both timeouts.
     let mut deadline = Instant::now() + keepalive.map_or(head_timeout, |k| k.min(head_timeout));
@@ -84,9 +87,15 @@ pub async fn serve(
                 if buf.capacity() - buf.len() < READ / 4 {
                     buf.reserve(READ);
                 }
+                let spare = buf.capacity() - buf.len();
                 match tcp.try_read_buf(&mut buf) {
                     Ok(0) => return Ended::Closed,
-                    Ok(_) => continue,
+                    Ok(n) => {
+                        if n < spare && drained_is_final {
+                            forget_readable(&tcp);
+                        }
+                        continue;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -117,9 +126,9 @@ pub async fn serve(
             crate::access_log::answer(app.clone(), info, head.request, &activity).await;
         let (mut parts, body) = resp.into_parts();
         let len = http_body::Body::size_hint(&body).exact();
-        let (framing, close) = response::encode(&mut out, &mut parts, len, x);
+        let (framing, close) = response::encode(&mut bufs.out, &mut parts, len, x);
         drop(parts);
-        match send::response(&tcp, &mut out, body, framing, reads).await {
+        match send::response(&tcp, &mut bufs, body, framing, reads).await {
             Ok(n) => finish.add_bytes(n),
             Err(e) => {
                 match e {
@@ -136,11 +145,23 @@ pub async fn serve(
             let _ = rustix::net::shutdown(&tcp, rustix::net::Shutdown::Write);
             return Ended::Closed;
         }
-        out.clear();
+        bufs.out.clear();
         head_started = false;
         // Between requests: idle for at most keepalive_timeout.
         deadline = Instant::now() + keepalive.unwrap_or(Duration::ZERO);
     }
+}
+
+/// A read that did not fill the buffer drained the socket: clear tokio's
+/// readiness now, so the next read waits for epoll instead of costing a
+/// `recv` that fails with EAGAIN (nginx does the same with its `ready`
+/// flag). Only on a current-thread runtime: there the I/O driver cannot
+/// run between the read and this clear, so a later arrival is still
+/// reported by its own (edge-triggered) event.
+fn forget_readable(tcp: &TcpStream) {
+    let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+    });
 }
 
 /// Waits until `tcp` is readable, the deadline passes, or (when `idle`)

@@ -56,22 +56,39 @@ impl std::fmt::Display for SendError {
     }
 }
 
-/// Sends `out` (the head) and `body` framed by `framing`. Returns the
-/// body bytes sent. `out` is left empty.
+/// A connection's reusable buffers.
+#[derive(Debug, Default)]
+pub struct Buffers {
+    /// The response head, and small pieces gathered after it.
+    pub out: Vec<u8>,
+    /// A small file read, sent after `out` in one `writev` (kept at its
+    /// largest size, so it is not zeroed again per response).
+    file: Vec<u8>,
+}
+
+/// Sends `bufs.out` (the head) and `body` framed by `framing`. Returns the
+/// body bytes sent. `bufs.out` is left empty.
 pub async fn response(
     tcp: &TcpStream,
-    out: &mut Vec<u8>,
+    bufs: &mut Buffers,
     body: Body,
     framing: Framing,
     reads: ReadStrategy,
 ) -> Result<u64, SendError> {
+    let out = &mut bufs.out;
     let sent = match (framing, body) {
         (Framing::None, _) | (_, Body::Empty) => 0,
         (_, Body::Full(b)) => {
             gather(tcp, out, &b).await?;
             b.len() as u64
         }
-        (_, Body::File(f)) => file(tcp, out, f, reads).await?,
+        (_, Body::File(f)) => match one_small_range(&f) {
+            Some((offset, len)) => {
+                small_file(tcp, out, &mut bufs.file, f.file(), offset, len).await?;
+                len
+            }
+            None => file(tcp, out, f, reads).await?,
+        },
         (_, Body::Stream(s)) => stream(tcp, out, s, framing).await?,
     };
     if let Framing::Length(n) = framing {
@@ -99,6 +116,50 @@ async fn flush(tcp: &TcpStream, out: &mut Vec<u8>, more: bool) -> Result<(), Sen
         send_all(tcp, out, more).await.map_err(SendError::Socket)?;
         out.clear();
     }
+    Ok(())
+}
+
+/// The range of a body that is one file range of at most [`INLINE`] bytes.
+fn one_small_range(body: &FileBody) -> Option<(u64, u64)> {
+    let mut segs = body.segments();
+    match (segs.next(), segs.next()) {
+        (Some(&Segment::File { offset, len }), None) if len <= INLINE => Some((offset, len)),
+        _ => None,
+    }
+}
+
+/// Head and a small file in one `writev`: the file is read into `scratch`,
+/// neither copied after the head nor zeroed first.
+async fn small_file(
+    tcp: &TcpStream,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    file: &File,
+    offset: u64,
+    len: u64,
+) -> Result<(), SendError> {
+    let len = len as usize;
+    if scratch.len() < len {
+        scratch.resize(len, 0);
+    }
+    let data = &mut scratch[..len];
+    file.read_exact_at(data, offset).map_err(SendError::File)?;
+    let (mut a, mut b): (&[u8], &[u8]) = (out, data);
+    while !a.is_empty() || !b.is_empty() {
+        match tcp.try_write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]) {
+            Ok(n) if n >= a.len() => {
+                b = &b[n - a.len()..];
+                a = &[];
+            }
+            Ok(n) => a = &a[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tcp.writable().await.map_err(SendError::Socket)?
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(SendError::Socket(e)),
+        }
+    }
+    out.clear();
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,7 +232,15 @@ fn open_new(
 /// lie inside the canonical store.
 fn open_beneath(path: &Path, root: &Path, cache: &OpenFileCache) -> io::Result<Result<File, Miss>> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
-    if let Ok(rel) = path.strip_prefix(root) {
+    // `path` was built as `root/rel` (see `under`): strip it bytewise, not
+    // component by component.
+    let rel = path
+        .as_os_str()
+        .as_bytes()
+        .strip_prefix(root.as_os_str().as_bytes())
+        .map(|r| r.strip_prefix(b"/").unwrap_or(r))
+        .filter(|r| !r.is_empty() && !root.as_os_str().is_empty());
+    if let Some(rel) = rel.map(std::ffi::OsStr::from_bytes) {
         let dir = cache.root(root)?;
         // O_NONBLOCK: a FIFO planted behind a symlink cannot block the
         // thread; it has no effect on regular files.

@@ -4,7 +4,8 @@
 //! Beyond the module: only known group members are contacted or redirected
 //! to ([`members`]); when the source fails, the group's other live peers are
 //! tried, fastest first, behind a circuit breaker ([`peers`]); the proxy is
-//! HTTP/1.1 ([`proxy`]) and/or the FastDFS storage protocol
+//! HTTP/1.1 ([`upstream`] to plain-HTTP peers, [`proxy`] to HTTPS ones)
+//! and/or the FastDFS storage protocol
 //! ([`storage_fetch`]), in `proxy_via` order; tracker parameters and the
 //! group's storage list are refreshed in the background ([`cluster`]).
 

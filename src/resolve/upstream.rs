@@ -966,3 +966,385 @@ impl HttpBody for Reader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &[u8]) -> Result<Option<Head>, HeadError> {
+        parse_head(s, false)
+    }
+
+    fn framing(s: &str) -> (Framing, bool) {
+        let h = parse(s.as_bytes()).unwrap().unwrap();
+        assert_eq!(h.len, s.len());
+        (h.framing, h.reusable)
+    }
+
+    #[test]
+    fn head_fields_status_and_length() {
+        let raw = b"HTTP/1.1 206 Partial Content\r\nServer: nginx\r\nContent-Length: 5\r\n\
+Content-Range: bytes 0-4/10\r\nSet-Cookie: a\r\nSet-Cookie: b\r\n\r\nhello";
+        let h = parse(raw).unwrap().unwrap();
+        assert_eq!(h.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(h.len, raw.len() - 5);
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.reusable);
+        assert_eq!(h.headers.get("server").unwrap(), "nginx");
+        assert_eq!(h.headers.get_all("set-cookie").iter().count(), 2);
+        assert_eq!(h.headers.len(), 5);
+    }
+
+    #[test]
+    fn split_heads_are_incomplete_at_every_byte() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nETag: \"x\"\r\n\r\n";
+        for i in 0..raw.len() {
+            assert!(parse(&raw[..i]).unwrap().is_none(), "prefix {i}");
+        }
+        assert_eq!(parse(raw).unwrap().unwrap().len, raw.len());
+    }
+
+    #[test]
+    fn framing_follows_rfc9112_6_3() {
+        let t = |s: &str| framing(s);
+        assert_eq!(
+            t("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (Framing::Length(0), true)
+        );
+        assert_eq!(t("HTTP/1.1 200 OK\r\n\r\n"), (Framing::Close, false));
+        assert_eq!(
+            t("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            (Framing::Chunked, true)
+        );
+        assert_eq!(
+            t("HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\n\r\n"),
+            (Framing::Chunked, true)
+        );
+        // TE overrides CL; the connection is not reused (item 3).
+        assert_eq!(
+            t("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            (Framing::Chunked, false)
+        );
+        assert_eq!(
+            t("HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n"),
+            (Framing::Empty, true)
+        );
+        assert_eq!(
+            t("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"),
+            (Framing::Empty, true)
+        );
+        assert_eq!(
+            t("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            (Framing::Empty, true)
+        );
+        assert_eq!(
+            t("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive, Close\r\n\r\n"),
+            (Framing::Length(3), false)
+        );
+        assert_eq!(
+            t("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n"),
+            (Framing::Length(3), false)
+        );
+        assert_eq!(
+            t("HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n"),
+            (Framing::Length(3), false)
+        );
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.framing, h.reusable), (Framing::Empty, true));
+        let h = parse_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn content_length_duplicates_and_invalid_values() {
+        let t = |cl: &str| {
+            parse(format!("HTTP/1.1 200 OK\r\n{cl}\r\n").as_bytes()).map(|h| h.unwrap().framing)
+        };
+        assert_eq!(t("Content-Length: 7\r\n"), Ok(Framing::Length(7)));
+        assert_eq!(t("Content-Length: 007\r\n"), Ok(Framing::Length(7)));
+        assert_eq!(t("Content-Length: 7, 7\r\n"), Ok(Framing::Length(7)));
+        assert_eq!(
+            t("Content-Length: 7\r\nContent-Length: 7\r\n"),
+            Ok(Framing::Length(7))
+        );
+        assert_eq!(
+            t("Content-Length: 18446744073709551615\r\n"),
+            Ok(Framing::Length(u64::MAX))
+        );
+        for bad in [
+            "Content-Length: 7\r\nContent-Length: 8\r\n",
+            "Content-Length: 7, 8\r\n",
+            "Content-Length: 7,\r\n",
+            "Content-Length: \r\n",
+            "Content-Length: -1\r\n",
+            "Content-Length: +7\r\n",
+            "Content-Length: 0x10\r\n",
+            "Content-Length: 1 2\r\n",
+            "Content-Length: 18446744073709551616\r\n",
+            "Content-Length: 99999999999999999999999\r\n",
+        ] {
+            assert_eq!(t(bad), Err(HeadError::ContentLength), "{bad:?}");
+        }
+        // Invalid even where there is no body: the field would be relayed.
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", true).unwrap_err(),
+            HeadError::ContentLength
+        );
+    }
+
+    #[test]
+    fn transfer_codings_other_than_chunked_are_refused() {
+        for te in [
+            "gzip",
+            "gzip, chunked",
+            "chunked, gzip",
+            "chunked, chunked",
+            "",
+            "identity",
+        ] {
+            let raw = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(
+                parse(raw.as_bytes()).unwrap_err(),
+                HeadError::TransferCoding,
+                "{te:?}"
+            );
+        }
+        let raw =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(
+            parse(raw.as_bytes()).unwrap_err(),
+            HeadError::TransferCoding
+        );
+    }
+
+    #[test]
+    fn interim_heads_are_skipped_and_upgrades_refused() {
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n";
+        let h = parse(raw).unwrap().unwrap();
+        assert_eq!((h.status, h.len), (StatusCode::OK, raw.len()));
+        assert!(!h.headers.contains_key("link"));
+        assert!(parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200")
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            parse(b"HTTP/1.1 101 Switching Protocols\r\n\r\n").unwrap_err(),
+            HeadError::Upgrade
+        );
+    }
+
+    #[test]
+    fn bad_status_lines_are_syntax_errors() {
+        for bad in [
+            &b"HTTP/2 200 OK\r\n\r\n"[..],
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 abc OK\r\n\r\n",
+            b"ICY 200 OK\r\n\r\n",
+            b"hello world\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n",
+            b"\x00\x01\x02",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(HeadError::Syntax(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            parse(b"HTTP/1.1 099 Odd\r\n\r\n"),
+            Err(HeadError::Syntax(_))
+        ));
+        let many: String = (0..=MAX_FIELDS).map(|i| format!("X-{i}: v\r\n")).collect();
+        let raw = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
+        assert!(matches!(
+            parse(raw.as_bytes()),
+            Err(HeadError::Syntax(httparse::Error::TooManyHeaders))
+        ));
+        // A reason phrase may be empty or missing.
+        assert!(parse(b"HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n")
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn oversize_heads_are_refused() {
+        let big = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n", "a".repeat(MAX_HEAD));
+        assert_eq!(parse(big.as_bytes()).unwrap_err(), HeadError::TooLarge);
+        let big = format!("{big}\r\n");
+        assert_eq!(parse(big.as_bytes()).unwrap_err(), HeadError::TooLarge);
+        let fits = format!(
+            "HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD - 100)
+        );
+        assert!(parse(fits.as_bytes()).unwrap().is_some());
+    }
+
+    fn dechunk(input: &[u8], split: usize) -> Result<(Vec<u8>, Vec<u8>), ChunkError> {
+        let mut c = Chunked::default();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut fed = 0;
+        loop {
+            match c.step(&mut buf)? {
+                Step::Data(b) => out.extend_from_slice(&b),
+                Step::Done => return Ok((out, buf.to_vec())),
+                Step::More if fed >= input.len() => return Ok((out, b"<more>".to_vec())),
+                Step::More => {
+                    let end = (fed + split).min(input.len());
+                    buf.extend_from_slice(&input[fed..end]);
+                    fed = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_decode_at_any_split() {
+        let body = b"5\r\nhello\r\n6;ext=1;q=\"x\"\r\n world\r\nA \r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
+        for split in 1..body.len() {
+            let (out, rest) = dechunk(body, split).unwrap();
+            assert_eq!(out, b"hello world0123456789", "split {split}");
+            assert!(
+                b"NEXT".starts_with(&rest),
+                "split {split}: the decoder stops at the end"
+            );
+        }
+        let (out, rest) = dechunk(b"0\r\n\r\n", 64).unwrap();
+        assert_eq!((out.len(), rest), (0, vec![]));
+        assert_eq!(dechunk(b"3\nabc\r\n0\n\n", 64).unwrap().0, b"abc");
+        // Bytes after the body stay in the buffer.
+        let mut c = Chunked::default();
+        let mut buf = BytesMut::from(&b"1\r\na\r\n0\r\n\r\nHTTP"[..]);
+        assert_eq!(c.step(&mut buf), Ok(Step::Data(Bytes::from_static(b"a"))));
+        assert_eq!(c.step(&mut buf), Ok(Step::Done));
+        assert!(c.is_done());
+        assert_eq!(&buf[..], b"HTTP");
+        assert_eq!(c.step(&mut buf), Ok(Step::Done));
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors() {
+        for (bad, want) in [
+            (&b"x\r\n"[..], ChunkError::Size),
+            (b"\r\n", ChunkError::Size),
+            (b";ext\r\n", ChunkError::Size),
+            (b"-1\r\n", ChunkError::Size),
+            (b"11111111111111111\r\n", ChunkError::Size),
+            (b"3\r\nabcX\r\n", ChunkError::DataEnd),
+            (b"3\r\nabc\rX", ChunkError::DataEnd),
+            (b"3\r\nabcXY", ChunkError::DataEnd),
+        ] {
+            assert_eq!(
+                dechunk(bad, 64).unwrap_err(),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(dechunk(b"ffffffffffffffff\r\nab", 64).unwrap().0, b"ab");
+        let long = format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(MAX_LINE));
+        assert_eq!(
+            dechunk(long.as_bytes(), 64).unwrap_err(),
+            ChunkError::LineTooLong
+        );
+        let trailers: String = (0..2000)
+            .map(|i| format!("X-{i}: {}\r\n", "v".repeat(40)))
+            .collect();
+        let t = format!("0\r\n{trailers}\r\n");
+        assert_eq!(
+            dechunk(t.as_bytes(), 4096).unwrap_err(),
+            ChunkError::LineTooLong
+        );
+        // Incomplete is not an error.
+        assert_eq!(
+            dechunk(b"5\r\nhel", 2).unwrap(),
+            (b"hel".to_vec(), b"<more>".to_vec())
+        );
+    }
+
+    #[test]
+    fn request_heads_are_origin_form_in_one_buffer() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::RANGE, HeaderValue::from_static("bytes=0-1"));
+        h.insert(
+            http::header::HOST,
+            HeaderValue::from_static("127.0.0.2:8080"),
+        );
+        let r = request_head(false, "/g/M00/x.txt?redirect=1", &h).unwrap();
+        assert_eq!(
+            r,
+            b"GET /g/M00/x.txt?redirect=1 HTTP/1.1\r\nrange: bytes=0-1\r\nhost: 127.0.0.2:8080\r\n\r\n"
+        );
+        assert!(request_head(true, "/x", &HeaderMap::new())
+            .unwrap()
+            .starts_with(b"HEAD /x HTTP/1.1\r\n"));
+        for bad in ["", "/a b", "/a\r\nX: y", "/\u{e9}", "/a\x7f"] {
+            assert!(
+                matches!(request_head(false, bad, &h), Err(Error::Target)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_failures_and_staleness() {
+        let io = || io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(Error::ConnectTimeout.failure(), Failure::Timeout);
+        assert_eq!(Error::HeadTimeout.failure(), Failure::Timeout);
+        for e in [
+            Error::Target,
+            Error::Connect(io()),
+            Error::Send(io()),
+            Error::Closed,
+            Error::Reset(io()),
+            Error::Read(io()),
+            Error::TruncatedHead,
+            Error::Head(HeadError::TooLarge),
+        ] {
+            assert_eq!(e.failure(), Failure::Unreachable, "{e}");
+        }
+        assert!(Error::Send(io()).stale() && Error::Closed.stale() && Error::Reset(io()).stale());
+        assert!(
+            !Error::Read(io()).stale()
+                && !Error::TruncatedHead.stale()
+                && !Error::HeadTimeout.stale()
+        );
+    }
+
+    #[tokio::test]
+    async fn pool_is_lifo_bounded_and_expires() {
+        let l = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        let b: SocketAddr = "127.0.0.3:80".parse().unwrap();
+        let conn = || async { TcpStream::connect(a).await.unwrap() };
+        let p = Pool::default();
+        let t0 = Instant::now();
+        assert!(p.checkout(a, t0).is_none());
+        let (c1, c2, c3) = (conn().await, conn().await, conn().await);
+        let port = |c: &TcpStream| c.local_addr().unwrap().port();
+        let (p2, p3) = (port(&c2), port(&c3));
+        p.put(a, c1, 2, t0);
+        p.put(a, c2, 2, t0 + Duration::from_secs(1));
+        p.put(a, c3, 2, t0 + Duration::from_secs(2));
+        assert_eq!(p.idle(a), 2, "bounded: the oldest closed");
+        assert_eq!(p.idle(b), 0);
+        assert!(p.checkout(b, t0).is_none());
+        let got = p.checkout(a, t0 + Duration::from_secs(3)).unwrap();
+        assert_eq!(port(&got), p3, "most recent first");
+        p.put(a, got, 2, t0 + Duration::from_secs(3));
+        // c2 (pooled at t0+1) has idled IDLE at t0+1+IDLE; c3 is still fresh.
+        let got = p.checkout(a, t0 + Duration::from_secs(1) + IDLE).unwrap();
+        assert_ne!(port(&got), p2);
+        assert_eq!(p.idle(a), 0, "the expired one was closed");
+        p.put(a, got, 0, t0);
+        assert_eq!(p.idle(a), 0, "max_idle 0 keeps nothing");
+    }
+}

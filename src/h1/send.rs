@@ -289,7 +289,12 @@ async fn stream(
         };
         let data: Bytes = match frame {
             None => break,
-            Some(Err(e)) => return Err(SendError::Body(e)),
+            Some(Err(e)) => {
+                // What was relayed so far goes out before the abort, as
+                // when the failure comes after a wait.
+                let _ = flush(tcp, out, false).await;
+                return Err(SendError::Body(e));
+            }
             Some(Ok(f)) => match f.into_data() {
                 Ok(d) if !d.is_empty() => d,
                 _ => continue,

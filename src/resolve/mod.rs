@@ -4,7 +4,8 @@
 //! Beyond the module: only known group members are contacted or redirected
 //! to ([`members`]); when the source fails, the group's other live peers are
 //! tried, fastest first, behind a circuit breaker ([`peers`]); the proxy is
-//! HTTP/1.1 ([`proxy`]) and/or the FastDFS storage protocol
+//! HTTP/1.1 ([`upstream`] to plain-HTTP peers, [`proxy`] to HTTPS ones)
+//! and/or the FastDFS storage protocol
 //! ([`storage_fetch`]), in `proxy_via` order; tracker parameters and the
 //! group's storage list are refreshed in the background ([`cluster`]).
 
@@ -15,6 +16,7 @@ pub mod peers;
 pub mod proxy;
 pub mod redirect;
 pub mod storage_fetch;
+pub mod upstream;
 
 pub use decision::{decide, Decision, Facts};
 
@@ -91,8 +93,10 @@ pub struct Lag {
     pub cluster: cluster::Cluster,
     /// Peer health, latency and concurrency slots.
     pub peers: peers::PeerTable,
-    /// Pooled HTTP client to peers.
+    /// Pooled HTTPS client to peers.
     pub http: proxy::HttpProxy,
+    /// Pooled plain-HTTP connections to peers.
+    pub upstream: std::sync::Arc<upstream::Pool>,
 }
 
 /// A well-formed request for a file that is not on local disk.
@@ -372,21 +376,43 @@ async fn via_http(
         headers: req.headers,
         bypass: cfg.bypass_header.as_ref().map(|(n, _)| n),
     };
+    let peer = SocketAddr::new(c.ip, port);
+    let not_here = |status: StatusCode| {
+        status == StatusCode::NOT_FOUND
+            || (status == StatusCode::BAD_REQUEST && c.role == Role::Peer)
+    };
+    if let proxy::Transport::Http = transport {
+        let limits = upstream::Limits {
+            connect: cfg.connect_timeout,
+            network: cfg.network_timeout,
+            max_idle: cfg.max_proxy_per_peer.unwrap_or(upstream::DEFAULT_MAX_IDLE),
+        };
+        let answer = app
+            .lag
+            .upstream
+            .get(peer, &ask, limits)
+            .await
+            .map_err(|e| {
+                tracing::warn!("peer http://{peer}: {e}");
+                e.failure()
+            })?;
+        if not_here(answer.status) {
+            return Err(Failure::NotHere);
+        }
+        return Ok(answer.relay(permit.take()));
+    }
     let resp = app
         .lag
         .http
         .send(
-            SocketAddr::new(c.ip, port),
+            peer,
             transport,
             &ask,
             cfg.connect_timeout,
             cfg.network_timeout,
         )
         .await?;
-    let status = resp.status();
-    if status == StatusCode::NOT_FOUND
-        || (status == StatusCode::BAD_REQUEST && c.role == Role::Peer)
-    {
+    if not_here(resp.status()) {
         return Err(Failure::NotHere);
     }
     Ok(proxy::relay(resp, cfg.network_timeout, permit.take()))

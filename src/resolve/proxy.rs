@@ -1,5 +1,6 @@
 //! The HTTP proxy to a peer (module-behaviour.md §8.2, with its
-//! replacement notes): a pooled HTTP/1.1 keep-alive client, only the
+//! replacement notes): the pieces shared with [`super::upstream`] (which
+//! speaks to plain-HTTP peers) and the pooled client for HTTPS peers. Only the
 //! headers that matter forwarded (Range, If-*, the anti-steal bypass
 //! header; `Host` set to the peer), hop-by-hop headers stripped both ways,
 //! the body streamed as it arrives, bounded by `connect_timeout` (connect),

@@ -254,3 +254,23 @@ async fn a_head_in_single_bytes() {
     assert_eq!(rs[0].1, st.files[0].1);
     srv.stop().await;
 }
+
+/// `read_strategy = threads`: ranges over the inline size are read on the
+/// blocking pool instead of `sendfile`, with the same bytes.
+#[tokio::test]
+async fn read_strategy_threads_serves_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store(tmp.path(), &[(1 << 20) + 17]);
+    let srv = support::Server::start(
+        &conf(&st, "read_strategy = threads"),
+        tmp.path(),
+        "127.0.0.86",
+    )
+    .await;
+    let (url, want) = &st.files[0];
+    let r = support::get(srv.addr, url).await;
+    assert!(r.status == 200 && r.complete && r.body == *want);
+    let r = support::request(srv.addr, "GET", url, &[("Range", "bytes=300000-")]).await;
+    assert!(r.status == 206 && r.complete && r.body == want[300_000..]);
+    srv.stop().await;
+}

@@ -24,8 +24,9 @@ use super::send;
 use crate::handler::ConnInfo;
 use crate::state::App;
 
-/// Bytes read at a time (a request head is usually a few hundred).
-const READ: usize = 4096;
+/// Initial read buffer (like nginx's 1 KiB `client_header_buffer_size`; a
+/// request head is usually a few hundred bytes, a larger one grows it).
+const READ: usize = 1024;
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -66,7 +67,7 @@ pub async fn serve(
         == tokio::runtime::RuntimeFlavor::CurrentThread;
     let mut buf = BytesMut::with_capacity(READ);
     let mut bufs = send::Buffers::default();
-    bufs.out.reserve(READ);
+    bufs.out.reserve(512);
     // When the connection gives up waiting: for the first head, the
     // shorter of both timeouts.
     let mut deadline = Instant::now() + keepalive.map_or(head_timeout, |k| k.min(head_timeout));

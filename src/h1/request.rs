@@ -7,7 +7,7 @@
 //! body, `CONNECT`, an HTTP/2 preface — is handed to hyper unchanged, so
 //! its answer to odd input stays the one the rest of the server gives.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, Uri, Version};
 
@@ -98,7 +98,8 @@ pub fn take(buf: &mut BytesMut) -> Result<Option<Head>, Handoff> {
         let bytes = Bytes::copy_from_slice(&buf[..l.len]);
         build(&bytes, &l)?
     };
-    let _ = buf.split_to(l.len);
+    // Dropped in place: no shared-buffer bookkeeping for the consumed bytes.
+    buf.advance(l.len);
     Ok(Some(head))
 }
 

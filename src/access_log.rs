@@ -291,7 +291,7 @@ pub async fn serve<B>(
     req: Request<B>,
     activity: &Arc<Activity>,
 ) -> Response<Body> {
-    let (resp, finish) = answer(app, conn, req, activity).await;
+    let (resp, finish) = answer(app, conn, req, Some(activity)).await;
     let (parts, body) = resp.into_parts();
     let observed = Observed {
         inner: body,
@@ -303,15 +303,16 @@ pub async fn serve<B>(
 /// Answers one request: resolves the client address, applies the rate
 /// limit and runs [`handler::handle_in`]. The request is logged and
 /// counted when the returned [`Finish`] is dropped, after the body was
-/// sent (the caller adds the bytes it sent).
+/// sent (the caller adds the bytes it sent). `activity`: the connection's
+/// in-flight tracking, for connections whose idle timeout needs it.
 pub async fn answer<B>(
     app: Arc<App>,
     conn: ConnInfo,
     req: Request<B>,
-    activity: &Arc<Activity>,
+    activity: Option<&Arc<Activity>>,
 ) -> (Response<Body>, Finish) {
     let start = Instant::now();
-    let in_flight = activity.begin();
+    let in_flight = activity.map(Activity::begin);
     let state = app.state();
     let client = limits::client_ip(conn.peer.ip(), req.headers(), &state.config.trusted_proxies);
     // The line's text is only gathered when a line is written.
@@ -355,7 +356,7 @@ pub async fn answer<B>(
             ("rate_limited", limits::too_many_requests(wait))
         }
         None => {
-            let (o, r) = handler::handle_in(&app, state, conn, req).await;
+            let (o, r) = handler::handle_in(&app, state, conn, &handler::without_body(req)).await;
             if logging {
                 entry.served = o.label();
             }
@@ -381,7 +382,7 @@ pub struct Finish {
     start: Instant,
     /// Metrics label (`Outcome::kind`).
     kind: &'static str,
-    _in_flight: InFlight,
+    _in_flight: Option<InFlight>,
 }
 
 impl Finish {

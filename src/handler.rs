@@ -104,15 +104,22 @@ pub async fn handle_outcome<B>(
     req: Request<B>,
 ) -> (Outcome, Response<Body>) {
     let state = app.state();
-    handle_in(&app, state, conn, req).await
+    handle_in(&app, state, conn, &without_body(req)).await
+}
+
+/// The request without its body (GET and HEAD ignore it): what the path
+/// borrows across `.await`s must be shareable, and a body need not be.
+pub fn without_body<B>(req: Request<B>) -> Request<()> {
+    let (parts, _) = req.into_parts();
+    Request::from_parts(parts, ())
 }
 
 /// Like [`handle_outcome`], with the state snapshot the caller already took.
-pub async fn handle_in<B>(
+pub async fn handle_in<B: Sync>(
     app: &Arc<App>,
     state: Arc<State>,
     conn: ConnInfo,
-    req: Request<B>,
+    req: &Request<B>,
 ) -> (Outcome, Response<Body>) {
     let head = match *req.method() {
         Method::GET => false,
@@ -122,29 +129,52 @@ pub async fn handle_in<B>(
             return (Outcome::Refused, response::method_not_allowed());
         }
     };
-    let (outcome, r) = route(app, &state, conn, &req, head).await;
+    // The not-local step is boxed: the proxy and storage-protocol futures
+    // are kilobytes, and held inline (with the route's values) they would
+    // make every local request's future as large, copied at each `.await`.
+    let not_local = {
+        match route(app, &state, req, head) {
+            Routed::Answered(o, r) => return (o, response::strip_body_for_head(head, r)),
+            Routed::NotLocal(nl) => Box::pin(not_local(app, &state, conn, nl, req, head)),
+        }
+    };
+    let (outcome, r) = not_local.await;
     (outcome, response::strip_body_for_head(head, r))
 }
 
-async fn route<B>(
-    app: &App,
-    state: &State,
-    conn: ConnInfo,
-    req: &Request<B>,
-    head: bool,
-) -> (Outcome, Response<Body>) {
+/// Where §1–§7 left a request.
+enum Routed<'r> {
+    /// Answered (served locally, 304, refused...).
+    Answered(Outcome, Response<Body>),
+    /// Not on local disk: the §8 rules decide.
+    NotLocal(NotLocalAsk<'r>),
+}
+
+/// What the not-local rules need from the route.
+struct NotLocalAsk<'r> {
+    id: FileId,
+    hosted: Option<&'r GroupConfig>,
+    path: String,
+    raw_query: Option<&'r str>,
+    query: Query,
+    ranges: Option<ByteRanges>,
+}
+
+/// §1–§7, with no I/O but the local lookup: everything except the
+/// not-local rules, which may wait on peers.
+fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) -> Routed<'r> {
     let cfg = &state.config;
     let uri = req.uri();
     let raw_path = uri.path();
     let raw_query = uri.query();
     if raw_path.len() > MAX_PATH {
-        return (
+        return Routed::Answered(
             Outcome::Refused,
             refuse(StatusCode::BAD_REQUEST, uri, "path too long"),
         );
     }
     if raw_query.is_some_and(|q| q.len() > MAX_QUERY) {
-        return (
+        return Routed::Answered(
             Outcome::Refused,
             refuse(StatusCode::URI_TOO_LONG, uri, "query too long"),
         );
@@ -156,24 +186,28 @@ async fn route<B>(
         None => None,
         Some(Ok(r)) => r,
         Some(Err(e)) => {
-            return (
+            return Routed::Answered(
                 Outcome::Refused,
                 refuse(e.status(), uri, &format!("bad Range header: {e:?}")),
-            )
+            );
         }
     };
 
     // §2: URL → group + remote filename.
     let path = match normalize_path(raw_path) {
         Ok(p) => p,
-        Err(e) => return (Outcome::Refused, refuse(e.status(), uri, &format!("{e:?}"))),
+        Err(e) => {
+            return Routed::Answered(Outcome::Refused, refuse(e.status(), uri, &format!("{e:?}")))
+        }
     };
     let (url_group, remote) = match split_target(&path, cfg.url_have_group_name) {
         Ok(t) => t,
-        Err(e) => return (Outcome::Refused, refuse(e.status(), uri, &format!("{e:?}"))),
+        Err(e) => {
+            return Routed::Answered(Outcome::Refused, refuse(e.status(), uri, &format!("{e:?}")))
+        }
     };
     let Some(group) = url_group.or_else(|| cfg.groups.first().map(|g| g.name.as_str())) else {
-        return (
+        return Routed::Answered(
             Outcome::Refused,
             refuse(StatusCode::BAD_REQUEST, uri, "no group name in url"),
         );
@@ -185,7 +219,7 @@ async fn route<B>(
     if let Some(policy) = hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref()) {
         if !bypassed(cfg, req) {
             if let Err(why) = token_ok(policy, &query, remote) {
-                return (
+                return Routed::Answered(
                     Outcome::TokenFail,
                     token_failed(app, policy, why, uri, head),
                 );
@@ -197,20 +231,20 @@ async fn route<B>(
     let id = match FileId::parse(group, remote) {
         Ok(id) => id,
         Err(e) => {
-            return (
+            return Routed::Answered(
                 Outcome::Refused,
                 refuse(e.status(), uri, &format!("invalid file id: {e:?}")),
-            )
+            );
         }
     };
     let store_path = match hosted {
         Some(g) => match g.store_paths.get(usize::from(id.store_index())) {
             Some(p) => Some(p),
             None => {
-                return (
+                return Routed::Answered(
                     Outcome::Refused,
                     refuse(StatusCode::BAD_REQUEST, uri, "invalid store path index"),
-                )
+                );
             }
         },
         None => None,
@@ -230,7 +264,7 @@ async fn route<B>(
             r.headers_mut()
                 .insert(LAST_MODIFIED, conditional::http_date(*lm));
             r.headers_mut().insert(http::header::ETAG, etag.clone());
-            return (Outcome::NotModified, r);
+            return Routed::Answered(Outcome::NotModified, r);
         }
     }
 
@@ -263,7 +297,7 @@ async fn route<B>(
                     boundary: micros_now,
                 };
                 let (_, r) = serve::serve(ent, &ask);
-                return (Outcome::Local, r);
+                return Routed::Answered(Outcome::Local, r);
             }
             Ok(Lookup::Missing(miss)) => {
                 tracing::debug!(
@@ -276,52 +310,40 @@ async fn route<B>(
                     "{}: {e}",
                     sp.join("data").join(id.true_filename()).display()
                 );
-                return (Outcome::Error, response::error(e.status()));
+                return Routed::Answered(Outcome::Error, response::error(e.status()));
             }
         }
     }
 
     // §8: not local.
-    not_local(
-        app,
-        state,
-        conn,
-        &id,
+    Routed::NotLocal(NotLocalAsk {
+        id,
         hosted,
-        &path,
+        path,
         raw_query,
-        &query,
-        req,
-        head,
-        ranges.as_ref(),
-    )
-    .await
+        query,
+        ranges,
+    })
 }
 
 /// §8: not local; the rules and the redirect/proxy live in [`resolve`].
-#[allow(clippy::too_many_arguments)]
 async fn not_local<B>(
     app: &App,
     state: &State,
     conn: ConnInfo,
-    id: &FileId,
-    hosted: Option<&GroupConfig>,
-    path: &str,
-    raw_query: Option<&str>,
-    query: &Query,
+    ask: NotLocalAsk<'_>,
     req: &Request<B>,
     head: bool,
-    ranges: Option<&ByteRanges>,
 ) -> (Outcome, Response<Body>) {
     let nl = resolve::NotLocal {
-        id,
-        hosted: hosted.is_some(),
-        path,
-        raw_query,
-        query,
+        id: &ask.id,
+        hosted: ask.hosted.is_some(),
+        path: &ask.path,
+        raw_query: ask.raw_query,
+        query: &ask.query,
         headers: req.headers(),
         head,
-        ranges,
+        ranges: ask.ranges.as_ref(),
         range_header_present: req.headers().contains_key(RANGE),
         local_port: conn.local.port(),
         uri: req.uri(),

@@ -156,6 +156,8 @@ struct Shared {
     /// Turns true on graceful shutdown; plain HTTP/1.1 connections
     /// ([`crate::h1`]) hold a receiver, so its closing says they all ended.
     closing: watch::Sender<bool>,
+    /// Wakes idle plain connections when shutdown begins.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// One descriptor (`/dev/null`) held back so that, when `accept` fails with
@@ -247,6 +249,7 @@ pub async fn serve(
         )),
         reserve: Reserve::new(),
         closing: watch::Sender::new(false),
+        wake: Arc::new(tokio::sync::Notify::new()),
     });
     let mut running: HashMap<SocketAddr, Accepting> = HashMap::new();
     let mut stopped: Vec<JoinHandle<()>> = Vec::new();
@@ -297,6 +300,7 @@ pub async fn serve(
     match Arc::try_unwrap(shared) {
         Ok(s) => {
             s.closing.send_replace(true);
+            s.wake.notify_waiters();
             let drained = async {
                 tokio::join!(s.graceful.shutdown(), s.closing.closed());
             };
@@ -395,10 +399,13 @@ fn serve_plain(
     permit: OwnedSemaphorePermit,
 ) {
     let app = shared.app.clone();
-    let closing = shared.closing.subscribe();
+    let shutdown = crate::h1::Shutdown {
+        flag: shared.closing.subscribe(),
+        wake: shared.wake.clone(),
+    };
     tokio::spawn(async move {
         let _open = app.metrics.connection();
-        match crate::h1::serve(&app, tcp, info, closing).await {
+        match crate::h1::serve(&app, tcp, info, shutdown).await {
             crate::h1::Ended::Closed => {}
             crate::h1::Ended::Idle => app.metrics.idle_closed(),
             crate::h1::Ended::Handoff(tcp, read, why) => {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 
 use super::request::{self, Handoff};
@@ -48,21 +48,33 @@ enum Wait {
     Closing,
 }
 
+/// Graceful shutdown as a connection sees it.
+#[derive(Debug)]
+pub struct Shutdown {
+    /// Turns true when shutdown begins; the server counts live receivers
+    /// to know when every connection has ended.
+    pub flag: watch::Receiver<bool>,
+    /// Notified (all waiters) when shutdown begins.
+    pub wake: Arc<Notify>,
+}
+
 /// Serves `tcp` until it closes or a request must go to hyper.
-/// `closing` turns true on graceful shutdown.
-pub async fn serve(
-    app: &Arc<App>,
-    tcp: TcpStream,
-    info: ConnInfo,
-    mut closing: watch::Receiver<bool>,
-) -> Ended {
+pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shutdown) -> Ended {
+    let Shutdown {
+        flag: closing,
+        wake,
+    } = shutdown;
+    // Registered once for the connection's life (not per wait), then the
+    // flag is checked, so a shutdown that began before is not missed.
+    let notified = wake.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
     let cfg = app.state().config.clone();
     let keepalive = (!cfg.keepalive_timeout.is_zero()).then_some(cfg.keepalive_timeout);
     let head_timeout = cfg.header_read_timeout;
     let max_head = cfg.max_header_size.max(8192);
     let reads = cfg.read_strategy;
     drop(cfg);
-    let activity = crate::limits::Activity::new();
     let drained_is_final = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::CurrentThread;
     let mut buf = BytesMut::with_capacity(READ);
@@ -105,7 +117,16 @@ pub async fn serve(
                     }
                 }
                 let idle = buf.is_empty();
-                match wait(&tcp, timer.as_mut(), deadline, &mut closing, idle).await {
+                match wait(
+                    &tcp,
+                    timer.as_mut(),
+                    deadline,
+                    &closing,
+                    notified.as_mut(),
+                    idle,
+                )
+                .await
+                {
                     Wait::Data => continue,
                     Wait::Eof => return Ended::Closed,
                     Wait::Closing => return Ended::Closed,
@@ -124,7 +145,7 @@ pub async fn serve(
             keep_alive: head.keep_alive && keepalive.is_some() && !*closing.borrow(),
         };
         let (resp, mut finish) =
-            crate::access_log::answer(app.clone(), info, head.request, &activity).await;
+            crate::access_log::answer(app.clone(), info, head.request, None).await;
         let (mut parts, body) = resp.into_parts();
         let len = http_body::Body::size_hint(&body).exact();
         let (framing, close) = response::encode(&mut bufs.out, &mut parts, len, x);
@@ -172,7 +193,8 @@ async fn wait(
     tcp: &TcpStream,
     mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
     deadline: Instant,
-    closing: &mut watch::Receiver<bool>,
+    closing: &watch::Receiver<bool>,
+    mut notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
     idle: bool,
 ) -> Wait {
     if idle && *closing.borrow() {
@@ -191,11 +213,7 @@ async fn wait(
                 }
                 timer.as_mut().reset(deadline);
             }
-            r = closing.changed(), if idle => {
-                if r.is_err() || *closing.borrow() {
-                    return Wait::Closing;
-                }
-            }
+            () = notified.as_mut(), if idle => return Wait::Closing,
         }
     }
 }

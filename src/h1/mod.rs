@@ -17,4 +17,4 @@ pub mod response;
 pub mod rewind;
 pub mod send;
 
-pub use conn::{serve, Ended};
+pub use conn::{serve, Ended, Shutdown};

@@ -129,14 +129,12 @@ pub async fn handle_in<B: Sync>(
             return (Outcome::Refused, response::method_not_allowed());
         }
     };
-    // The not-local step is boxed: the proxy and storage-protocol futures
-    // are kilobytes, and held inline (with the route's values) they would
-    // make every local request's future as large, copied at each `.await`.
-    let not_local = {
-        match route(app, &state, req, head) {
-            Routed::Answered(o, r) => return (o, response::strip_body_for_head(head, r)),
-            Routed::NotLocal(nl) => Box::pin(not_local(app, &state, conn, nl, req, head)),
-        }
+    // The not-local step is boxed (and peer fetches inside it again): held
+    // inline, its values would make every local request's future larger,
+    // and that future is copied at each `.await`.
+    let not_local = match route(app, &state, req, head) {
+        Routed::Answered(o, r) => return (o, response::strip_body_for_head(head, r)),
+        Routed::NotLocal(nl) => Box::pin(not_local(app, &state, conn, nl, req, head)),
     };
     let (outcome, r) = not_local.await;
     (outcome, response::strip_body_for_head(head, r))

@@ -236,7 +236,9 @@ pub async fn not_local(app: &App, state: &State, req: &NotLocal<'_>) -> (Outcome
     let port = cfg.peer_http_port.unwrap_or(req.local_port);
     match cfg.response_mode {
         ResponseMode::Redirect => (Outcome::Redirect, redirect(cfg, ip, port, req)),
-        ResponseMode::Proxy => match forward(app, state, &known, ip, port, req).await {
+        // Boxed: the peer fetches are large futures; redirects and local
+        // requests should not carry (and copy) their space.
+        ResponseMode::Proxy => match Box::pin(forward(app, state, &known, ip, port, req)).await {
             Ok((peer, r)) => (Outcome::Proxy(peer), r),
             Err(f) => {
                 let status = f.status();

@@ -7,6 +7,8 @@
 //! body, `CONNECT`, an HTTP/2 preface — is handed to hyper unchanged, so
 //! its answer to odd input stays the one the rest of the server gives.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, Uri, Version};
@@ -14,6 +16,9 @@ use http::{HeaderMap, Method, Request, Uri, Version};
 /// Most header fields read by this path (hyper's own limit is 100; a
 /// request with more is handed to it).
 pub const MAX_HEADERS: usize = 64;
+
+/// Bytes copied for a first parse: more than almost any request head.
+const COPY: usize = 2048;
 
 /// Why a request is left to hyper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,27 +45,36 @@ pub struct Head {
     pub keep_alive: bool,
 }
 
-/// Where each piece of a head lies in the buffer, so it can be cut out
-/// without copying once the head is complete.
-struct Layout {
-    len: usize,
-    method: (usize, usize),
-    target: (usize, usize),
-    version: u8,
-    count: usize,
-    fields: [((usize, usize), (usize, usize)); MAX_HEADERS],
+/// Takes one complete request head off the front of `buf`. `Ok(None)`:
+/// more bytes are needed (and `buf` is untouched). On a [`Handoff`],
+/// `buf` is untouched too, so hyper can read it from the start.
+pub fn take(buf: &mut BytesMut) -> Result<Option<Head>, Handoff> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    // Parsed from a copy, so the request's fields are slices of one shared
+    // buffer. The copy is bounded (pipelined requests behind the head are
+    // not copied again and again); a longer head is parsed from a copy of
+    // everything read.
+    let first = Bytes::copy_from_slice(&buf[..buf.len().min(COPY)]);
+    let head = match parse(&first)? {
+        Some(h) => h,
+        None if buf.len() > COPY => match parse(&Bytes::copy_from_slice(buf))? {
+            Some(h) => h,
+            None => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    // Dropped in place: no shared-buffer bookkeeping for the consumed bytes.
+    buf.advance(head.1);
+    Ok(Some(head.0))
 }
 
-/// Offset and length of `part` inside `base`.
-fn span(base: &[u8], part: &[u8]) -> (usize, usize) {
-    let start = (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize);
-    (start, part.len())
-}
-
-fn layout(buf: &[u8]) -> Result<Option<Layout>, Handoff> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
+/// A complete head at the start of `bytes` and its length.
+fn parse(bytes: &Bytes) -> Result<Option<(Head, usize)>, Handoff> {
+    let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(bytes, &mut fields) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(Handoff::TooManyHeaders),
@@ -69,96 +83,64 @@ fn layout(buf: &[u8]) -> Result<Option<Layout>, Handoff> {
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(Handoff::Malformed);
     };
-    let mut out = Layout {
-        len,
-        method: span(buf, method.as_bytes()),
-        target: span(buf, target.as_bytes()),
-        version,
-        count: req.headers.len(),
-        fields: [((0, 0), (0, 0)); MAX_HEADERS],
-    };
-    for (slot, h) in out.fields.iter_mut().zip(req.headers.iter()) {
-        *slot = (span(buf, h.name.as_bytes()), span(buf, h.value));
-    }
-    Ok(Some(out))
-}
-
-fn cut(head: &Bytes, (start, len): (usize, usize)) -> Bytes {
-    head.slice(start..start + len)
-}
-
-/// Takes one complete request head off the front of `buf`. `Ok(None)`:
-/// more bytes are needed (and `buf` is untouched). On a [`Handoff`],
-/// `buf` is untouched too, so hyper can read it from the start.
-pub fn take(buf: &mut BytesMut) -> Result<Option<Head>, Handoff> {
-    let Some(l) = layout(buf)? else {
-        return Ok(None);
-    };
-    let head = {
-        let bytes = Bytes::copy_from_slice(&buf[..l.len]);
-        build(&bytes, &l)?
-    };
-    // Dropped in place: no shared-buffer bookkeeping for the consumed bytes.
-    buf.advance(l.len);
-    Ok(Some(head))
-}
-
-fn build(bytes: &Bytes, l: &Layout) -> Result<Head, Handoff> {
-    let method = Method::from_bytes(&bytes[l.method.0..l.method.0 + l.method.1])
-        .map_err(|_| Handoff::Malformed)?;
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| Handoff::Malformed)?;
     if method == Method::CONNECT {
         return Err(Handoff::Connect);
     }
-    let uri = Uri::from_maybe_shared(cut(bytes, l.target)).map_err(|_| Handoff::Malformed)?;
-    let version = if l.version == 0 {
+    let uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes()))
+        .map_err(|_| Handoff::Malformed)?;
+    let version = if version == 0 {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(l.count);
-    for (name, value) in &l.fields[..l.count] {
-        let name = HeaderName::from_bytes(&bytes[name.0..name.0 + name.1])
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    // Framing and persistence are read while the fields are built (no
+    // lookups afterwards).
+    let (mut close, mut keep) = (false, false);
+    for field in req.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| Handoff::Malformed)?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
             .map_err(|_| Handoff::Malformed)?;
-        let value =
-            HeaderValue::from_maybe_shared(cut(bytes, *value)).map_err(|_| Handoff::Malformed)?;
+        match name {
+            TRANSFER_ENCODING => return Err(Handoff::Body),
+            CONTENT_LENGTH if value.as_bytes() != b"0" => return Err(Handoff::Body),
+            CONNECTION => {
+                close |= lists(&value, "close");
+                keep |= lists(&value, "keep-alive");
+            }
+            _ => {}
+        }
         headers.append(name, value);
     }
-    if headers.contains_key(TRANSFER_ENCODING)
-        || headers
-            .get_all(CONTENT_LENGTH)
-            .iter()
-            .any(|v| v.as_bytes() != b"0")
-    {
-        return Err(Handoff::Body);
-    }
-    let keep_alive = keep_alive(version, &headers);
+    // RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with
+    // `keep-alive` (and never with `close`).
+    let keep_alive = !close && (version == Version::HTTP_11 || keep);
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     *request.headers_mut() = headers;
-    Ok(Head {
-        request,
-        keep_alive,
-    })
+    Ok(Some((
+        Head {
+            request,
+            keep_alive,
+        },
+        len,
+    )))
 }
 
-/// Whether a comma-separated `Connection` field lists `token`.
+/// Whether a comma-separated `Connection` value lists `token`.
+pub fn lists(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Whether the `Connection` fields of `headers` list `token`.
 pub fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
-}
-
-/// RFC 9112 §9.3 persistence: HTTP/1.1 persists unless `close`; HTTP/1.0
-/// only with `keep-alive` (and never with `close`).
-fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    if has_token(headers, "close") {
-        return false;
-    }
-    version == Version::HTTP_11 || has_token(headers, "keep-alive")
+    headers.get_all(CONNECTION).iter().any(|v| lists(v, token))
 }
 
 #[cfg(test)]
@@ -262,6 +244,21 @@ mod tests {
             .collect();
         let s = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(parse(s.as_bytes()).unwrap_err(), Handoff::TooManyHeaders);
+    }
+
+    #[test]
+    fn heads_longer_than_the_first_copy() {
+        let big = "a".repeat(3 * COPY);
+        let full = format!("GET / HTTP/1.1\r\nX-Big: {big}\r\n\r\nGET /next");
+        let mut b = BytesMut::from(full.as_bytes());
+        let h = take(&mut b).unwrap().unwrap();
+        assert_eq!(h.request.headers()["x-big"].len(), big.len());
+        assert_eq!(&b[..], b"GET /next");
+        // Not complete yet, beyond the first copy: more bytes needed.
+        let cut = &full.as_bytes()[..2 * COPY];
+        let mut b = BytesMut::from(cut);
+        assert!(take(&mut b).unwrap().is_none());
+        assert_eq!(&b[..], cut);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use http::response::Parts;
 use http::{StatusCode, Version};
 
 use super::date;
-use super::request::has_token;
+use super::request::{has_token, lists};
 
 /// How the body after a head is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +44,13 @@ pub fn encode(
     x: Exchange,
 ) -> (Framing, bool) {
     let status = parts.status;
-    persistence_fields(parts, x);
+    // Responses rarely carry `Connection` (a relayed one is filtered):
+    // one lookup decides whether any token needs reading.
+    let connection = parts.headers.contains_key(CONNECTION);
+    persistence_fields(parts, x, connection);
     let headers = &parts.headers;
-    let mut close = has_token(headers, "close");
+    let mut close = false;
+    let mut dated = false;
     if x.http10 {
         out.extend_from_slice(b"HTTP/1.0 ");
     } else if status == StatusCode::OK {
@@ -67,6 +71,8 @@ pub fn encode(
     for (name, value) in headers {
         match *name {
             TRANSFER_ENCODING => continue,
+            CONNECTION => close |= lists(value, "close"),
+            DATE => dated = true,
             CONTENT_LENGTH => {
                 // An empty body's length is written below (0), a HEAD
                 // answer keeps the length of what GET would send.
@@ -110,7 +116,7 @@ pub fn encode(
             }
         },
     };
-    if !headers.contains_key(DATE) {
+    if !dated {
         out.extend_from_slice(b"date: ");
         date::extend(out);
         out.extend_from_slice(b"\r\n");
@@ -123,13 +129,14 @@ pub fn encode(
 /// hyper's persistence fields: an HTTP/1.0 client that asked to keep the
 /// connection is told `keep-alive`; an HTTP/1.1 connection about to close
 /// says `close`.
-fn persistence_fields(parts: &mut Parts, x: Exchange) {
+fn persistence_fields(parts: &mut Parts, x: Exchange, connection: bool) {
     let h = &mut parts.headers;
+    let says = |h: &http::HeaderMap, token| connection && has_token(h, token);
     if x.http10 {
-        if x.keep_alive && !has_token(h, "keep-alive") {
+        if x.keep_alive && !says(h, "keep-alive") {
             h.append(CONNECTION, HeaderValue::from_static("keep-alive"));
         }
-    } else if !x.keep_alive && !has_token(h, "close") {
+    } else if !x.keep_alive && !says(h, "close") {
         h.append(CONNECTION, HeaderValue::from_static("close"));
     }
     parts.version = if x.http10 {

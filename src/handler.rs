@@ -152,7 +152,7 @@ enum Routed<'r> {
 struct NotLocalAsk<'r> {
     id: FileId,
     hosted: Option<&'r GroupConfig>,
-    path: String,
+    path: std::borrow::Cow<'r, str>,
     raw_query: Option<&'r str>,
     query: Query,
     ranges: Option<ByteRanges>,

@@ -95,7 +95,8 @@ proptest! {
             prop_assert_eq!(id.extension(), Some(ext.as_str()));
         }
         // The full ID goes through the URL path too.
-        let path = fdfs_httpd::fileid::normalize_path(&format!("/{}", b.build())).unwrap();
+        let raw = format!("/{}", b.build());
+        let path = fdfs_httpd::fileid::normalize_path(&raw).unwrap();
         let (g, r) = fdfs_httpd::fileid::split_target(&path, true).unwrap();
         prop_assert_eq!(g, Some(group.as_str()));
         prop_assert_eq!(r, remote.as_str());

@@ -3,6 +3,7 @@
 //! module-behaviour.md §2 step 2.5, with paths that are not FastDFS URLs
 //! answered 404 as nginx's `location ~ /group[0-9]/M0[0-9]` did.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::GROUP_NAME_MAX_LEN;
@@ -59,7 +60,7 @@ impl std::error::Error for UrlError {}
 /// above `/` is an error). A decoded `%2F` separates segments, as in nginx.
 /// A trailing `/`, `/.` or `/..` leaves a trailing `/`. A NUL byte or invalid
 /// UTF-8 after decoding is an error.
-pub fn normalize_path(raw_path: &str) -> Result<String, UrlError> {
+pub fn normalize_path(raw_path: &str) -> Result<Cow<'_, str>, UrlError> {
     if !raw_path.starts_with('/') {
         return Err(UrlError::NotAbsolute);
     }
@@ -70,7 +71,7 @@ pub fn normalize_path(raw_path: &str) -> Result<String, UrlError> {
         .skip(1)
         .all(|seg| !matches!(seg, b"" | b"." | b"..") && !seg.contains(&b'%') && !seg.contains(&0))
     {
-        return Ok(raw_path.to_owned());
+        return Ok(Cow::Borrowed(raw_path));
     }
     let decoded = percent_decode(raw_path.as_bytes())?;
     if decoded.contains(&0) {
@@ -101,7 +102,7 @@ pub fn normalize_path(raw_path: &str) -> Result<String, UrlError> {
     if trailing_slash || out.is_empty() {
         out.push('/');
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Splits a normalised path into `(group, remote filename)`.

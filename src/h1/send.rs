@@ -61,9 +61,13 @@ impl std::fmt::Display for SendError {
 pub struct Buffers {
     /// The response head, and small pieces gathered after it.
     pub out: Vec<u8>,
-    /// A small file read, sent after `out` in one `writev` (kept at its
-    /// largest size, so it is not zeroed again per response).
-    file: Vec<u8>,
+}
+
+thread_local! {
+    /// Where a small file is read before its `writev`: one per thread, not
+    /// per connection (thousands of idle connections hold no file buffer),
+    /// kept at its largest size so it is not zeroed per response.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Sends `bufs.out` (the head) and `body` framed by `framing`. Returns the
@@ -84,7 +88,7 @@ pub async fn response(
         }
         (_, Body::File(f)) => match one_small_range(&f) {
             Some((offset, len)) => {
-                small_file(tcp, out, &mut bufs.file, f.file(), offset, len).await?;
+                small_file(tcp, out, f.file(), offset, len).await?;
                 len
             }
             None => file(tcp, out, f, reads).await?,
@@ -128,39 +132,44 @@ fn one_small_range(body: &FileBody) -> Option<(u64, u64)> {
     }
 }
 
-/// Head and a small file in one `writev`: the file is read into `scratch`,
-/// neither copied after the head nor zeroed first.
+/// Head and a small file in one `writev`: the file is read into the
+/// thread's scratch buffer, neither copied after the head nor zeroed first.
+/// What the socket does not take at once is copied out before waiting (the
+/// scratch buffer is never held across an `.await`).
 async fn small_file(
     tcp: &TcpStream,
     out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
     file: &File,
     offset: u64,
     len: u64,
 ) -> Result<(), SendError> {
-    let len = len as usize;
-    if scratch.len() < len {
-        scratch.resize(len, 0);
-    }
-    let data = &mut scratch[..len];
-    file.read_exact_at(data, offset).map_err(SendError::File)?;
-    let (mut a, mut b): (&[u8], &[u8]) = (out, data);
-    while !a.is_empty() || !b.is_empty() {
-        match tcp.try_write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]) {
-            Ok(n) if n >= a.len() => {
-                b = &b[n - a.len()..];
-                a = &[];
-            }
-            Ok(n) => a = &a[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tcp.writable().await.map_err(SendError::Socket)?
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(SendError::Socket(e)),
+    let rest = SCRATCH.with(|scratch| -> Result<Vec<u8>, SendError> {
+        let mut scratch = scratch.borrow_mut();
+        let len = len as usize;
+        if scratch.len() < len {
+            scratch.resize(len, 0);
         }
-    }
+        let data = &mut scratch[..len];
+        file.read_exact_at(data, offset).map_err(SendError::File)?;
+        let (mut a, mut b): (&[u8], &[u8]) = (out, data);
+        loop {
+            if a.is_empty() && b.is_empty() {
+                return Ok(Vec::new());
+            }
+            match tcp.try_write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]) {
+                Ok(n) if n >= a.len() => {
+                    b = &b[n - a.len()..];
+                    a = &[];
+                }
+                Ok(n) => a = &a[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok([a, b].concat()),
+                Err(e) => return Err(SendError::Socket(e)),
+            }
+        }
+    })?;
     out.clear();
-    Ok(())
+    send_all(tcp, &rest, false).await.map_err(SendError::Socket)
 }
 
 async fn file(

@@ -67,18 +67,9 @@ fn fake_source(listener: TcpListener) -> tokio::task::JoinHandle<()> {
 async fn fake_conn(mut s: TcpStream) {
     let mut buf = Vec::new();
     loop {
-        let end = loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut chunk = [0u8; 4096];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
+        let Some(head) = read_request_head(&mut s, &mut buf).await else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end + 4);
         let target = head.split(' ').nth(1).unwrap_or("");
         let mode = target
             .split(['?', '&'])

@@ -60,18 +60,9 @@ const OK: &str = "Content-Type: text/plain\r\nETag: \"e\"\r\nKeep-Alive: timeout
 async fn serve(mut s: TcpStream) {
     let mut buf = Vec::new();
     loop {
-        let end = loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut chunk = [0u8; 4096];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
+        let Some(head) = read_request_head(&mut s, &mut buf).await else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end + 4);
         let is_head = head.starts_with("HEAD ");
         let target = head.split(' ').nth(1).unwrap_or("");
         let mode = target

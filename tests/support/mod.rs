@@ -247,6 +247,25 @@ pub async fn get(addr: SocketAddr, target: &str) -> Resp {
     request(addr, "GET", target, &[]).await
 }
 
+/// A fake peer's side: the next request head on `s` (text up to the blank
+/// line), bytes after it kept in `buf` for the next call; `None` once the
+/// client closed.
+pub async fn read_request_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    let end = loop {
+        if let Some(p) = find(buf, b"\r\n\r\n") {
+            break p;
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end + 4);
+    Some(head)
+}
+
 /// Reads one response from a stream; bounded by a 20 s timeout.
 pub async fn read_response(s: &mut TcpStream, head: bool) -> Resp {
     tokio::time::timeout(Duration::from_secs(20), read_response_inner(s, head))

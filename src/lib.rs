@@ -5,7 +5,8 @@
 //! - [`cli`], [`demo`]: the command line and the `--demo` store.
 //! - [`config`]: the module's own files (`mod_fastdfs.conf`, `http.conf`,
 //!   `mime.types`, `storage_ids.conf`) read with libfastcommon's INI rules.
-//! - [`server`]: listeners, connections, graceful shutdown.
+//! - [`server`]: listeners, connections, graceful shutdown; [`h1`]: plain
+//!   HTTP/1.1 connections served without hyper (`sendfile`, `writev`).
 //! - [`handler`]: the request path, top to bottom, in the module's order.
 //! - [`fileid`]: pure URL → [`fileid::FileId`] parsing, the encoded-name
 //!   codec and an encoder for tests and the demo.

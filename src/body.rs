@@ -27,9 +27,6 @@ use http_body_util::BodyExt;
 /// Largest chunk read from a file at once (nginx reads trunk/multipart in 256 KiB chunks too).
 pub const CHUNK: usize = 256 * 1024;
 
-/// Largest file range [`FileBody::into_body`] reads at once into memory.
-pub const SMALL: usize = 64 * 1024;
-
 /// Error that ends a body early; the connection is aborted.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -15,7 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -412,7 +412,9 @@ fn serve_plain(
                 tracing::trace!("connection from {}: {why:?}, continued on hyper", info.peer);
                 let h2c = app.state().config.http2_cleartext;
                 let proto = if h2c { Proto::Auto } else { Proto::Http1 };
-                let io = crate::h1::rewind::Rewind::new(read, tcp);
+                // The bytes already read go first, then the socket.
+                let (r, w) = tcp.into_split();
+                let io = tokio::io::join(std::io::Cursor::new(read).chain(r), w);
                 hyper_connection(&app, watcher, io, info, proto).await;
             }
         }

@@ -90,7 +90,7 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
         let head = match request::take(&mut buf) {
             Ok(Some(h)) => h,
             Ok(None) if buf.len() >= max_head => {
-                return Ended::Handoff(tcp, buf.freeze(), Handoff::Malformed)
+                return Ended::Handoff(tcp, buf.freeze(), Handoff::TooLarge)
             }
             Ok(None) => {
                 if !buf.is_empty() && !head_started {

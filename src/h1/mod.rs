@@ -7,14 +7,13 @@
 //! ([`send`]): a fraction of the per-request work of a general HTTP stack
 //! (docs/benchmark.md). Anything else — a request body, `CONNECT`, an h2c
 //! preface, malformed or oversized input — is handed with the bytes read so
-//! far ([`rewind`]) to hyper, which serves the rest of that connection.
+//! far to hyper, which serves the rest of that connection.
 //! TLS connections always use hyper.
 
 pub mod conn;
 pub mod date;
 pub mod request;
 pub mod response;
-pub mod rewind;
 pub mod send;
 
 pub use conn::{serve, Ended, Shutdown};

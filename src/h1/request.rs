@@ -27,6 +27,8 @@ pub enum Handoff {
     Malformed,
     /// More header fields than [`MAX_HEADERS`].
     TooManyHeaders,
+    /// No complete head within `max_header_size` (hyper answers 431).
+    TooLarge,
     /// The request has a body (`Content-Length` other than 0, or
     /// `Transfer-Encoding`).
     Body,

@@ -5,7 +5,7 @@
 
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::response::Parts;
-use http::{StatusCode, Version};
+use http::StatusCode;
 
 use super::date;
 use super::request::{has_token, lists};
@@ -139,11 +139,6 @@ fn persistence_fields(parts: &mut Parts, x: Exchange, connection: bool) {
     } else if !x.keep_alive && !says(h, "close") {
         h.append(CONNECTION, HeaderValue::from_static("close"));
     }
-    parts.version = if x.http10 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
 }
 
 /// Decimal digits of `n` without `fmt`.

@@ -1,10 +1,12 @@
-//! Response builders shared by the request path: small error bodies and
-//! the headers every answer carries.
+//! Response builders shared by the request path: small error bodies, the
+//! headers every answer carries, and the response of a file's
+//! [`Plan`] ([`planned`]).
 
 use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, SERVER};
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::{self, Body};
+use crate::http::plan::{Plan, Served};
 
 /// `Server` header value.
 pub const SERVER_NAME: HeaderValue =
@@ -46,6 +48,30 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     let mut r = Response::new(body::empty());
     *r.status_mut() = status;
     r.headers_mut().insert(SERVER, SERVER_NAME);
+    r
+}
+
+/// The response `plan` describes: `Server`, then the plan's headers; an
+/// error text body for 412/416/400, none for 304. For 200/206, `body`
+/// turns the plan's pieces into the body; it is not called for HEAD.
+pub fn planned(
+    plan: &Plan<'_>,
+    head: bool,
+    body: impl FnOnce(&Plan<'_>) -> Body,
+) -> Response<Body> {
+    let mut r = match plan.served() {
+        Served::NotModified => empty(plan.status()),
+        Served::Refused => error(plan.status()),
+        Served::Full | Served::Partial => {
+            let mut r = Response::new(if head { body::empty() } else { body(plan) });
+            *r.status_mut() = plan.status();
+            // Room for every header of a file answer: no regrowth.
+            *r.headers_mut() = HeaderMap::with_capacity(12);
+            r.headers_mut().insert(SERVER, SERVER_NAME);
+            r
+        }
+    };
+    plan.write_headers(r.headers_mut());
     r
 }
 

@@ -10,6 +10,8 @@
 //! - [`disposition`]: `Content-Disposition` from the `filename` parameter
 //!   (§10, RFC 6266).
 //! - [`flv`]: FLV pseudo-streaming with `start`/`end` (§12).
+//! - [`plan`]: how a file is answered, from these pieces (§7, §10–§13):
+//!   status, headers and body pieces, for local and fetched files alike.
 //! - [`cnum`]: C's decimal prefix parsing (`atoi`/`strtoll`).
 
 pub mod cnum;
@@ -17,5 +19,6 @@ pub mod conditional;
 pub mod disposition;
 pub mod flv;
 pub mod multipart;
+pub mod plan;
 pub mod query;
 pub mod range;

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use super::range::ContentRange;
 
 /// The framing of one multipart/byteranges response.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Multipart {
     /// Sanitised boundary, without the leading `--`.
     boundary: String,
@@ -96,6 +96,16 @@ impl Multipart {
     /// the range of file bytes to send after it, in request order.
     pub fn parts(&self) -> impl Iterator<Item = (Bytes, RangeInclusive<u64>)> + '_ {
         self.parts.iter().map(|(h, r)| (h.clone(), r.clone()))
+    }
+
+    /// Number of parts (one per range).
+    pub fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Part `i` as [`Multipart::parts`] yields it, `None` past the last.
+    pub fn part(&self, i: usize) -> Option<(Bytes, RangeInclusive<u64>)> {
+        self.parts.get(i).map(|(h, r)| (h.clone(), r.clone()))
     }
 
     /// The closing `\r\n--B--\r\n`, sent after the last part's data.

@@ -4,68 +4,34 @@
 //! with offset/length streams the bytes, one download per range. So a file
 //! can be served while the source's HTTP server is down.
 //!
-//! The answer follows the local rules (§10–§13): conditionals against the
-//! ID's validators, FLV `start=`, single and multiple ranges,
-//! `filename=`. [`plan`] decides it (pure); [`fetch`] does the I/O.
+//! The answer is the local path's: [`crate::http::plan`] decides it from
+//! the size and the validators (the ID's, else the storage's size and
+//! create time) — conditionals, FLV `start=`, single and multiple ranges,
+//! `filename=`; [`fetch`] asks for the size and downloads the plan's file
+//! pieces.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{
-    HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    ETAG, LAST_MODIFIED,
-};
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Failure;
-use crate::body::{self, Body, BodyError};
-use crate::http::conditional::{self, Precondition};
-use crate::http::disposition::content_disposition;
-use crate::http::flv::{self, FLV_HEADER};
-use crate::http::multipart::Multipart;
+use crate::body::{Body, BodyError};
+use crate::http::conditional;
+use crate::http::plan::{self, Piece};
 use crate::http::query::Query;
-use crate::http::range::{self, ByteRanges};
+use crate::http::range::ByteRanges;
 use crate::proto::{ProtoError, StorageClient};
 use crate::response;
 
-/// One piece of the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
-    /// Fixed bytes (multipart part header, FLV header, trailer).
-    Bytes(Bytes),
-    /// File bytes, inclusive range.
-    File(RangeInclusive<u64>),
-}
-
-/// What to answer, decided before any byte is downloaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    /// 304 with the validators.
-    NotModified,
-    /// An error status (412, 416 with `Content-Range: bytes */SIZE`, 400 for FLV).
-    Refuse(StatusCode),
-    /// Send these pieces with this status; `content_type` replaces the
-    /// file's type (multipart); `content_range` for a single range.
-    Send {
-        /// 200 or 206.
-        status: StatusCode,
-        /// The body.
-        pieces: Vec<Piece>,
-        /// Multipart type, when several ranges.
-        content_type: Option<HeaderValue>,
-        /// Single-range `Content-Range`.
-        content_range: Option<HeaderValue>,
-    },
-}
-
-/// The request facts [`plan`] needs.
+/// The request facts the answer needs ([`crate::http::plan::Ask`] with
+/// the file's type, FLV flag and a ready boundary).
 #[derive(Debug, Clone, Copy)]
 pub struct Want<'a> {
     /// Request headers (conditionals).
@@ -86,88 +52,19 @@ pub struct Want<'a> {
     pub boundary: &'a str,
 }
 
-/// Decides the answer for a file of `size` bytes with validators
-/// `etag`/`last_modified`, in the order the local path uses.
-pub fn plan(size: u64, etag: &HeaderValue, last_modified: i64, w: &Want<'_>) -> Plan {
-    let apply_range = match conditional::evaluate(w.headers, etag, last_modified) {
-        Precondition::NotModified => return Plan::NotModified,
-        Precondition::Failed => return Plan::Refuse(StatusCode::PRECONDITION_FAILED),
-        Precondition::Proceed { apply_range } => apply_range,
-    };
-    let whole = || {
-        if size == 0 {
-            Vec::new()
-        } else {
-            vec![Piece::File(0..=size - 1)]
-        }
-    };
-    if w.flv && !w.range_header_present {
-        match flv::flv_slice(w.query.get("start"), w.query.get("end"), size) {
-            Err(e) => return Plan::Refuse(e.status()),
-            Ok(Some(slice)) => {
-                let mut pieces = Vec::with_capacity(2);
-                if slice.with_header {
-                    pieces.push(Piece::Bytes(Bytes::from_static(&FLV_HEADER)));
-                }
-                pieces.push(Piece::File(slice.range));
-                return Plan::Send {
-                    status: StatusCode::OK,
-                    pieces,
-                    content_type: None,
-                    content_range: None,
-                };
-            }
-            Ok(None) => {}
+impl Want<'_> {
+    /// The request facts for [`plan::plan`], with `boundary` handing out
+    /// [`Want::boundary`].
+    pub fn ask<'s>(&'s self, boundary: &'s dyn Fn() -> String) -> plan::Ask<'s> {
+        plan::Ask {
+            headers: self.headers,
+            query: self.query,
+            range: self.range,
+            range_header_present: self.range_header_present,
+            multi_range: self.multi_range,
+            boundary,
         }
     }
-    if let (Some(ranges), true) = (w.range, apply_range) {
-        return match ranges.resolve(size, w.multi_range) {
-            Ok(list) if list.len() == 1 => {
-                let rg = list[0].clone();
-                Plan::Send {
-                    status: StatusCode::PARTIAL_CONTENT,
-                    content_range: Some(range::content_range(*rg.start(), *rg.end(), size)),
-                    pieces: vec![Piece::File(rg)],
-                    content_type: None,
-                }
-            }
-            Ok(list) => {
-                let mp = Multipart::new(&list, size, w.content_type, w.boundary);
-                let mut pieces = Vec::with_capacity(list.len() * 2 + 1);
-                for (head, rg) in mp.parts() {
-                    pieces.push(Piece::Bytes(head));
-                    pieces.push(Piece::File(rg));
-                }
-                pieces.push(Piece::Bytes(mp.trailer()));
-                Plan::Send {
-                    status: StatusCode::PARTIAL_CONTENT,
-                    pieces,
-                    content_type: Some(mp.content_type()),
-                    content_range: None,
-                }
-            }
-            Err(e) => Plan::Refuse(e.status()),
-        };
-    }
-    Plan::Send {
-        status: StatusCode::OK,
-        pieces: whole(),
-        content_type: None,
-        content_range: None,
-    }
-}
-
-/// Total length of `pieces`.
-pub fn length(pieces: &[Piece]) -> u64 {
-    pieces.iter().fold(0u64, |acc, p| {
-        acc.saturating_add(match p {
-            Piece::Bytes(b) => b.len() as u64,
-            Piece::File(r) => r
-                .end()
-                .checked_sub(*r.start())
-                .map_or(0, |d| d.saturating_add(1)),
-        })
-    })
 }
 
 /// Maps a storage error to the failover classification.
@@ -226,61 +123,18 @@ pub async fn fetch(
             info.create_timestamp,
         )
     });
-    let validators = |h: &mut HeaderMap| {
-        h.insert(LAST_MODIFIED, conditional::http_date(last_modified));
-        h.insert(ETAG, etag.clone());
-        h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let rep = plan::Representation {
+        size,
+        etag: &etag,
+        last_modified,
+        content_type: want.content_type,
+        flv: want.flv,
     };
-    match plan(size, &etag, last_modified, want) {
-        Plan::NotModified => {
-            let mut r = response::empty(StatusCode::NOT_MODIFIED);
-            validators(r.headers_mut());
-            Ok(r)
-        }
-        Plan::Refuse(status) => {
-            let mut r = response::error(status);
-            if status == StatusCode::RANGE_NOT_SATISFIABLE {
-                r.headers_mut()
-                    .insert(CONTENT_RANGE, range::unsatisfied_range(size));
-            }
-            Ok(r)
-        }
-        Plan::Send {
-            status,
-            pieces,
-            content_type,
-            content_range,
-        } => {
-            let len = length(&pieces);
-            let body = if head {
-                body::empty()
-            } else {
-                stream(src, pieces, permit)
-            };
-            let mut r = Response::new(body);
-            *r.status_mut() = status;
-            let h = r.headers_mut();
-            h.insert(http::header::SERVER, response::SERVER_NAME);
-            h.insert(
-                CONTENT_TYPE,
-                content_type.unwrap_or_else(|| {
-                    HeaderValue::from_str(want.content_type)
-                        .unwrap_or(HeaderValue::from_static("application/octet-stream"))
-                }),
-            );
-            h.insert(CONTENT_LENGTH, HeaderValue::from(len));
-            if let Some(cr) = content_range {
-                h.insert(CONTENT_RANGE, cr);
-            }
-            validators(h);
-            if let Some(name) = want.query.get_bytes("filename") {
-                if let Some(v) = content_disposition(name) {
-                    h.insert(CONTENT_DISPOSITION, v);
-                }
-            }
-            Ok(r)
-        }
-    }
+    let boundary = || want.boundary.to_owned();
+    let p = plan::plan(&rep, &want.ask(&boundary));
+    Ok(response::planned(&p, head, |p| {
+        stream(src, p.pieces().collect(), permit)
+    }))
 }
 
 struct Streaming {
@@ -301,8 +155,7 @@ impl Streaming {
             }
             match self.pieces.pop_front()? {
                 Piece::Bytes(b) => return Some(Ok(b)),
-                Piece::File(r) => {
-                    let len = length(&[Piece::File(r.clone())]);
+                Piece::File { start, len } => {
                     if len == 0 {
                         continue;
                     }
@@ -310,7 +163,7 @@ impl Streaming {
                         self.src.addr,
                         &self.src.group,
                         &self.src.remote,
-                        *r.start(),
+                        start,
                         len,
                         self.src.connect_timeout,
                         self.src.network_timeout,
@@ -329,10 +182,10 @@ impl Streaming {
     }
 }
 
-fn stream(src: Source, pieces: Vec<Piece>, permit: Option<OwnedSemaphorePermit>) -> Body {
+fn stream(src: Source, pieces: VecDeque<Piece>, permit: Option<OwnedSemaphorePermit>) -> Body {
     let st = Streaming {
         src,
-        pieces: pieces.into(),
+        pieces,
         current: None,
         _permit: permit,
     };
@@ -357,7 +210,11 @@ fn stream(src: Source, pieces: Vec<Piece>, permit: Option<OwnedSemaphorePermit>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, RANGE};
+    use http::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+    use http::StatusCode;
+
+    use crate::http::plan::{Answer, Piece};
+    use crate::http::range;
 
     fn want<'a>(h: &'a HeaderMap, q: &'a Query, r: Option<&'a ByteRanges>, flv: bool) -> Want<'a> {
         Want {
@@ -376,25 +233,42 @@ mod tests {
         conditional::etag_for_id(1, 350, 1_795_602_177)
     }
 
+    /// What [`fetch`] decides for a file of `size` bytes: status, body
+    /// pieces and headers.
+    fn decide(size: u64, lm: i64, w: &Want<'_>) -> (StatusCode, Vec<Piece>, HeaderMap) {
+        let e = etag();
+        let boundary = || w.boundary.to_owned();
+        let p = plan::plan(
+            &plan::Representation {
+                size,
+                etag: &e,
+                last_modified: lm,
+                content_type: w.content_type,
+                flv: w.flv,
+            },
+            &w.ask(&boundary),
+        );
+        let mut h = HeaderMap::new();
+        p.write_headers(&mut h);
+        (p.status(), p.pieces().collect(), h)
+    }
+
+    fn length(pieces: &[Piece]) -> u64 {
+        pieces.iter().map(Piece::len).sum()
+    }
+
     #[test]
     fn whole_file_and_empty_file() {
         let h = HeaderMap::new();
         let q = Query::parse("");
-        let p = plan(350, &etag(), 1_795_602_177, &want(&h, &q, None, false));
-        assert_eq!(
-            p,
-            Plan::Send {
-                status: StatusCode::OK,
-                pieces: vec![Piece::File(0..=349)],
-                content_type: None,
-                content_range: None
-            }
-        );
-        let p = plan(0, &etag(), 1, &want(&h, &q, None, false));
-        let Plan::Send { pieces, .. } = p else {
-            panic!()
-        };
-        assert!(pieces.is_empty());
+        let (status, pieces, headers) = decide(350, 1_795_602_177, &want(&h, &q, None, false));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(pieces, vec![Piece::File { start: 0, len: 350 }]);
+        assert_eq!(headers[CONTENT_TYPE], "text/plain");
+        assert!(!headers.contains_key(CONTENT_RANGE));
+        let (status, pieces, _) = decide(0, 1, &want(&h, &q, None, false));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(length(&pieces), 0);
     }
 
     #[test]
@@ -402,27 +276,12 @@ mod tests {
         let h = HeaderMap::new();
         let q = Query::parse("");
         let one = range::parse_range(b"bytes=0-9").unwrap().unwrap();
-        let Plan::Send {
-            status,
-            pieces,
-            content_range,
-            ..
-        } = plan(350, &etag(), 1, &want(&h, &q, Some(&one), false))
-        else {
-            panic!()
-        };
+        let (status, pieces, headers) = decide(350, 1, &want(&h, &q, Some(&one), false));
         assert_eq!(status, StatusCode::PARTIAL_CONTENT);
-        assert_eq!(pieces, vec![Piece::File(0..=9)]);
-        assert_eq!(content_range.unwrap(), "bytes 0-9/350");
+        assert_eq!(pieces, vec![Piece::File { start: 0, len: 10 }]);
+        assert_eq!(headers[CONTENT_RANGE], "bytes 0-9/350");
         let two = range::parse_range(b"bytes=0-4,10-14").unwrap().unwrap();
-        let Plan::Send {
-            pieces,
-            content_type,
-            ..
-        } = plan(350, &etag(), 1, &want(&h, &q, Some(&two), false))
-        else {
-            panic!()
-        };
+        let (_, pieces, headers) = decide(350, 1, &want(&h, &q, Some(&two), false));
         assert_eq!(pieces.len(), 5);
         assert_eq!(
             length(&pieces),
@@ -430,17 +289,16 @@ mod tests {
             "as recorded for p_range_multi_onlyA_B"
         );
         assert_eq!(
-            content_type.unwrap(),
+            headers[CONTENT_TYPE],
             "multipart/byteranges; boundary=1795602202955932"
         );
         let bad = range::parse_range(b"bytes=400-").unwrap().unwrap();
-        assert_eq!(
-            plan(350, &etag(), 1, &want(&h, &q, Some(&bad), false)),
-            Plan::Refuse(StatusCode::RANGE_NOT_SATISFIABLE)
-        );
+        let (status, pieces, _) = decide(350, 1, &want(&h, &q, Some(&bad), false));
+        assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert!(pieces.is_empty());
         let mut w = want(&h, &q, Some(&two), false);
         w.multi_range = false;
-        assert!(matches!(plan(350, &etag(), 1, &w), Plan::Refuse(_)));
+        assert_eq!(decide(350, 1, &w).0, StatusCode::RANGE_NOT_SATISFIABLE);
     }
 
     #[test]
@@ -449,14 +307,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(IF_NONE_MATCH, etag());
         assert_eq!(
-            plan(350, &etag(), 1, &want(&h, &q, None, false)),
-            Plan::NotModified
+            decide(350, 1, &want(&h, &q, None, false)).0,
+            StatusCode::NOT_MODIFIED
         );
         let mut h = HeaderMap::new();
         h.insert(IF_MODIFIED_SINCE, conditional::http_date(1_795_602_177));
         assert_eq!(
-            plan(350, &etag(), 1_795_602_177, &want(&h, &q, None, false)),
-            Plan::NotModified
+            decide(350, 1_795_602_177, &want(&h, &q, None, false)).0,
+            StatusCode::NOT_MODIFIED
         );
         let mut h = HeaderMap::new();
         h.insert(
@@ -464,31 +322,57 @@ mod tests {
             HeaderValue::from_static("\"other\""),
         );
         assert_eq!(
-            plan(350, &etag(), 1, &want(&h, &q, None, false)),
-            Plan::Refuse(StatusCode::PRECONDITION_FAILED)
+            decide(350, 1, &want(&h, &q, None, false)).0,
+            StatusCode::PRECONDITION_FAILED
         );
-        let _ = RANGE;
     }
 
     #[test]
     fn flv_start() {
         let h = HeaderMap::new();
         let q = Query::parse("start=500");
-        let Plan::Send { pieces, .. } = plan(8147, &etag(), 1, &want(&h, &q, None, true)) else {
-            panic!()
-        };
+        let (status, pieces, _) = decide(8147, 1, &want(&h, &q, None, true));
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(length(&pieces), 7660, "as recorded for p_flv_start_onlyA_B");
-        assert_eq!(pieces[0], Piece::Bytes(Bytes::from_static(&FLV_HEADER)));
+        assert_eq!(
+            pieces[0],
+            Piece::Bytes(Bytes::from_static(&crate::http::flv::FLV_HEADER))
+        );
         let q = Query::parse("start=9000");
         assert_eq!(
-            plan(8147, &etag(), 1, &want(&h, &q, None, true)),
-            Plan::Refuse(StatusCode::BAD_REQUEST)
+            decide(8147, 1, &want(&h, &q, None, true)).0,
+            StatusCode::BAD_REQUEST
         );
         // Not an FLV file: start= is ignored.
-        let Plan::Send { pieces, .. } = plan(8147, &etag(), 1, &want(&h, &q, None, false)) else {
-            panic!()
-        };
+        let (_, pieces, _) = decide(8147, 1, &want(&h, &q, None, false));
         assert_eq!(length(&pieces), 8147);
+    }
+
+    #[test]
+    fn the_ready_boundary_is_used() {
+        let h = HeaderMap::new();
+        let q = Query::parse("");
+        let two = range::parse_range(b"bytes=0-4,10-14").unwrap().unwrap();
+        let w = want(&h, &q, Some(&two), false);
+        let boundary = || w.boundary.to_owned();
+        let e = etag();
+        let p = plan::plan(
+            &plan::Representation {
+                size: 350,
+                etag: &e,
+                last_modified: 1,
+                content_type: "text/plain",
+                flv: false,
+            },
+            &w.ask(&boundary),
+        );
+        let Answer::Multipart(mp) = p.answer() else {
+            panic!("{:?}", p.answer())
+        };
+        assert_eq!(
+            mp.content_type(),
+            "multipart/byteranges; boundary=1795602202955932"
+        );
     }
 
     #[test]

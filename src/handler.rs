@@ -17,7 +17,8 @@ use crate::body::{self, Body, FileBody, Segment};
 use crate::config::{AntiSteal, Config, GroupConfig};
 use crate::fileid::url::{normalize_path, split_target};
 use crate::fileid::{FileId, FileKind};
-use crate::http::conditional::{self, Precondition};
+use crate::http::conditional;
+use crate::http::plan;
 use crate::http::query::Query;
 use crate::http::range::{self, ByteRanges};
 use crate::resolve;
@@ -253,15 +254,8 @@ fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) ->
     // even when the file is not local and its source is down).
     let id_validators = id_validators(&id);
     if let Some((etag, lm)) = &id_validators {
-        let star = req
-            .headers()
-            .get(http::header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes() == b"*");
-        if !star && conditional::evaluate(req.headers(), etag, *lm) == Precondition::NotModified {
-            let mut r = response::empty(StatusCode::NOT_MODIFIED);
-            r.headers_mut()
-                .insert(LAST_MODIFIED, conditional::http_date(*lm));
-            r.headers_mut().insert(http::header::ETAG, etag.clone());
+        if let Some(p) = plan::early_not_modified(req.headers(), etag, *lm) {
+            let r = response::planned(&p, head, |_| body::empty());
             return Routed::Answered(Outcome::NotModified, r);
         }
     }
@@ -403,11 +397,7 @@ fn token_failed(
     let mut r = Response::new(if head { body::empty() } else { fb.into_body() });
     let h = r.headers_mut();
     h.insert(SERVER, SERVER_NAME);
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_str(&fail.content_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
+    h.insert(CONTENT_TYPE, plan::content_type(&fail.content_type));
     h.insert(CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(LAST_MODIFIED, conditional::http_date(0));
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));

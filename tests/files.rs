@@ -428,3 +428,76 @@ group_count=2\n\
     let r = get(a, &format!("/group7/M00/00/00/{name}?redirect=1")).await;
     assert_eq!(r.status, 400);
 }
+
+/// The 304 answered from the ID's validators before the disk is looked at
+/// (module-behaviour.md §7) carries the same headers as the 304 of a file
+/// served locally: Last-Modified, ETag and Accept-Ranges.
+#[tokio::test]
+async fn early_304_has_the_headers_of_every_304() {
+    let (_tmp, store, server) = node_a("").await;
+    let a = server.addr;
+    let u = format!("/{TXT}");
+    let full = get(a, &u).await;
+    assert_eq!(full.status, 200);
+    let etag = full.header("etag").unwrap();
+    let lm = full.header("last-modified").unwrap();
+    // Another normal file, not local: its validators come from its ID.
+    let gone = FLV;
+    std::fs::remove_file(on_disk(&store, gone)).unwrap();
+    let id =
+        fdfs_httpd::fileid::FileId::parse("group1", gone.trim_start_matches("group1/")).unwrap();
+    let enc = id.encoded();
+    let gone_etag =
+        fdfs_httpd::http::conditional::etag_for_id(enc.crc32, id.size().unwrap(), enc.create_ts);
+    let gone_etag = gone_etag.to_str().unwrap().to_owned();
+    let gone_lm = http_date(enc.create_ts).to_str().unwrap().to_owned();
+    let names = |r: &Resp| -> Vec<String> {
+        r.headers
+            .iter()
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .filter(|k| k != "date" && k != "server")
+            .collect()
+    };
+    let check = |r: &Resp, why: &str| {
+        assert_eq!(r.status, 304, "{why}");
+        assert_eq!(r.header("etag").as_deref(), Some(etag.as_str()), "{why}");
+        assert_eq!(
+            r.header("last-modified").as_deref(),
+            Some(lm.as_str()),
+            "{why}"
+        );
+        assert_eq!(r.header("accept-ranges").as_deref(), Some("bytes"), "{why}");
+        assert!(r.body.is_empty(), "{why}");
+    };
+    let by_tag = request(a, "GET", &u, &[("If-None-Match", &etag)]).await;
+    check(&by_tag, "If-None-Match");
+    let by_date = request(a, "HEAD", &u, &[("If-Modified-Since", &lm)]).await;
+    check(&by_date, "If-Modified-Since, HEAD");
+
+    // Missing here (the source is this node): still the early 304.
+    let g = format!("/{gone}");
+    assert_eq!(get(a, &g).await.status, 404);
+    let missing = request(a, "GET", &g, &[("If-None-Match", &gone_etag)]).await;
+    assert_eq!(missing.status, 304);
+    assert_eq!(missing.header("etag"), Some(gone_etag));
+    assert_eq!(missing.header("last-modified"), Some(gone_lm));
+    assert_eq!(missing.header("accept-ranges").as_deref(), Some("bytes"));
+    assert_eq!(names(&missing), names(&by_tag));
+
+    // `If-None-Match: *` is never answered early: the lookup decides.
+    assert_eq!(
+        request(a, "GET", &g, &[("If-None-Match", "*")])
+            .await
+            .status,
+        404
+    );
+
+    // A 304 decided after the lookup (appender: validators from the disk)
+    // sends the same header set.
+    let app = format!("/{APPENDER}");
+    let app_etag = get(a, &app).await.header("etag").unwrap();
+    let late = request(a, "GET", &app, &[("If-None-Match", &app_etag)]).await;
+    assert_eq!(late.status, 304);
+    assert_eq!(late.header("accept-ranges").as_deref(), Some("bytes"));
+    assert_eq!(names(&late), names(&by_tag));
+}

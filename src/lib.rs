@@ -11,7 +11,8 @@
 //! - [`fileid`]: pure URL → [`fileid::FileId`] parsing, the encoded-name
 //!   codec and an encoder for tests and the demo.
 //! - [`http`]: small pure pieces of HTTP semantics (query, Range,
-//!   conditional requests, Content-Disposition, multipart, FLV).
+//!   conditional requests, Content-Disposition, multipart, FLV) and the
+//!   plan of how a file is answered.
 //! - [`antisteal`]: anti-steal token check and signing.
 //! - [`store`]: finding a file on local disk (plain file or trunk slot) and
 //!   the open-file cache.

@@ -75,16 +75,15 @@ pub fn serve(ent: Entity<'_>, ask: &Ask<'_>) -> (Served, Response<Body>) {
     }
     let (file, base) = (ent.file.file, ent.file.offset);
     let r = response::planned(&p, ask.head, |p| {
-        let segments = p
-            .pieces()
-            .map(|piece| match piece {
-                Piece::Bytes(b) => Segment::Bytes(b),
-                Piece::File { start, len } => Segment::File {
-                    offset: base + start,
-                    len,
-                },
-            })
-            .collect();
+        let pieces = p.pieces();
+        let mut segments = Vec::with_capacity(pieces.len());
+        segments.extend(pieces.map(|piece| match piece {
+            Piece::Bytes(b) => Segment::Bytes(b),
+            Piece::File { start, len } => Segment::File {
+                offset: base + start,
+                len,
+            },
+        }));
         let fb = FileBody::new(file, segments);
         debug_assert_eq!(fb.len(), p.content_length());
         fb.into_body()

@@ -15,7 +15,9 @@
 //!    or go on — `If-Range` (§13.1.5) deciding whether a Range applies;
 //! 2. FLV `start=`/`end=` (§12) when the file is FLV and the request has no
 //!    `Range` header at all — even one ignored for its unit (module quirk,
-//!    kept) — and before any Range: 200 with the slice, or 400;
+//!    kept) — and before any Range: 200 (never 206, no `Content-Range`)
+//!    with the slice, the 13-byte FLV header first when `start` > 0, or
+//!    400;
 //! 3. Range (RFC 9110 §14.2, module §11): one range → 206 with
 //!    `Content-Range` (§14.4); several → 206 `multipart/byteranges`
 //!    (§14.6) in the module's framing (§11.4); unsatisfiable → 416 with

@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode};
 use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
 use crate::body::{self, Body, FileBody, Segment};
 use crate::config::{AntiSteal, Config, GroupConfig};
-use crate::fileid::url::{normalize_path, split_target};
+use crate::fileid::url::{is_conventional_group, normalize_path, split_target};
 use crate::fileid::{FileId, FileKind};
 use crate::http::conditional::{self, Precondition};
 use crate::http::query::Query;
@@ -210,8 +210,18 @@ fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) ->
             refuse(StatusCode::BAD_REQUEST, uri, "no group name in url"),
         );
     };
-    let query = Query::parse(raw_query.unwrap_or(""));
     let hosted = cfg.group(group);
+    if hosted.is_none() && !is_conventional_group(group) {
+        return Routed::Answered(
+            Outcome::Refused,
+            refuse(
+                StatusCode::NOT_FOUND,
+                uri,
+                "group not hosted here and not groupN",
+            ),
+        );
+    }
+    let query = Query::parse(raw_query.unwrap_or(""));
 
     // §4: anti-steal token, before the ID is parsed (module order).
     if let Some(policy) = hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref()) {

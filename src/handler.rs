@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{
-    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, LAST_MODIFIED, RANGE, SERVER,
+    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, HOST, LAST_MODIFIED, RANGE, SERVER,
 };
 use http::{Method, Request, Response, StatusCode};
 
@@ -121,6 +121,16 @@ pub async fn handle_in<B: Sync>(
     conn: ConnInfo,
     req: &Request<B>,
 ) -> (Outcome, Response<Body>) {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than
+    // one, is answered 400 (HTTP/1.0 may omit it; h2 carries :authority).
+    if req.version() == http::Version::HTTP_11 && req.headers().get_all(HOST).iter().count() != 1 {
+        tracing::warn!(
+            "{} {}: missing or repeated Host -> 400",
+            req.method(),
+            req.uri()
+        );
+        return (Outcome::Refused, response::error(StatusCode::BAD_REQUEST));
+    }
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,

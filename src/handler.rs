@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{
-    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, LAST_MODIFIED, RANGE, SERVER,
+    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, HOST, LAST_MODIFIED, RANGE, SERVER,
 };
 use http::{Method, Request, Response, StatusCode};
 
 use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
 use crate::body::{self, Body, FileBody, Segment};
 use crate::config::{AntiSteal, Config, GroupConfig};
-use crate::fileid::url::{normalize_path, split_target};
+use crate::fileid::url::{is_conventional_group, normalize_path, split_target};
 use crate::fileid::{FileId, FileKind};
 use crate::http::conditional;
 use crate::http::plan;
@@ -122,6 +122,16 @@ pub async fn handle_in<B: Sync>(
     conn: ConnInfo,
     req: &Request<B>,
 ) -> (Outcome, Response<Body>) {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than
+    // one, is answered 400 (HTTP/1.0 may omit it; h2 carries :authority).
+    if req.version() == http::Version::HTTP_11 && req.headers().get_all(HOST).iter().count() != 1 {
+        tracing::warn!(
+            "{} {}: missing or repeated Host -> 400",
+            req.method(),
+            req.uri()
+        );
+        return (Outcome::Refused, response::error(StatusCode::BAD_REQUEST));
+    }
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,
@@ -211,8 +221,18 @@ fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) ->
             refuse(StatusCode::BAD_REQUEST, uri, "no group name in url"),
         );
     };
-    let query = Query::parse(raw_query.unwrap_or(""));
     let hosted = cfg.group(group);
+    if hosted.is_none() && !is_conventional_group(group) {
+        return Routed::Answered(
+            Outcome::Refused,
+            refuse(
+                StatusCode::NOT_FOUND,
+                uri,
+                "group not hosted here and not groupN",
+            ),
+        );
+    }
+    let query = Query::parse(raw_query.unwrap_or(""));
 
     // §4: anti-steal token, before the ID is parsed (module order).
     if let Some(policy) = hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref()) {

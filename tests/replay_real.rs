@@ -150,13 +150,31 @@ fn compare_entity(c: &Value, got: &Resp, problems: &mut Vec<String>) {
                 }
             }
             "Content-Length" if multipart => {}
-            // The recording shows the module's raw bytes as Latin-1; we add
-            // an RFC 6266 filename* after the same quoted form.
+            // The recording shows the module's raw bytes as Latin-1. A plain
+            // ASCII name is sent byte for byte; for any other name we send
+            // an ASCII fallback and the exact name in an RFC 6266 filename*.
             "Content-Disposition" => {
                 let want_bytes: Vec<u8> = want.chars().map(|ch| ch as u32 as u8).collect();
-                if !have.starts_with(&want_bytes) {
+                let ok = if want_bytes.is_ascii() {
+                    have == want_bytes.as_slice()
+                } else {
+                    let raw = want_bytes
+                        .strip_prefix(b"attachment; filename=\"")
+                        .and_then(|r| r.strip_suffix(b"\""))
+                        .expect("recorded form");
+                    let star: String = raw
+                        .iter()
+                        .map(|&b| match b {
+                            b'.' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => char::from(b).into(),
+                            _ => format!("%{b:02X}"),
+                        })
+                        .collect();
+                    have.is_ascii()
+                        && have.ends_with(format!("; filename*=UTF-8''{star}").as_bytes())
+                };
+                if !ok {
                     problems.push(format!(
-                        "{name}: {:?} does not start with {want:?}",
+                        "{name}: {:?} vs recorded {want:?}",
                         String::from_utf8_lossy(have)
                     ));
                 }

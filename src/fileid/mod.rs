@@ -4,8 +4,8 @@
 //!
 //! Implements fastdfs-file-id.md (grammar §2, base64 §3, encoded name §4,
 //! trunk slot §6, decoding §8) and module-behaviour.md §2 steps 2.8–2.11 and
-//! §5. Deliberate deviations from the C module, all answering 400 where it
-//! would decode garbage or look up a path that cannot exist: strict base64
+//! §5. Deliberate deviations from the C module, answering 404 (its answer)
+//! without decoding garbage or contacting a peer: strict base64
 //! (exact length, alphabet only, canonical last character), file names limited
 //! to upstream's upload charset, legacy (pre-V1.12) names refused; metadata
 //! sidecars (`…-m`) are refused with 404 instead of being served.
@@ -22,7 +22,7 @@ pub use name::{
     EncodedName, Source, TrunkSlot, ENCODED_NAME_LEN, MAX_STORAGE_ID, SIZE_WORD_APPENDER,
     SIZE_WORD_RANDOM, SIZE_WORD_SPLIT, SIZE_WORD_TRUNK, TRUNK_INFO_LEN,
 };
-pub use url::{normalize_path, split_target, UrlError};
+pub use url::{is_conventional_group, normalize_path, split_target, UrlError};
 
 /// Longest group name (`FDFS_GROUP_NAME_MAX_LEN`).
 pub const GROUP_NAME_MAX_LEN: usize = 16;
@@ -75,20 +75,23 @@ pub enum IdError {
 }
 
 impl IdError {
-    /// HTTP status for this error: 404 for metadata sidecars (they exist on
-    /// disk but are not files of the group), 400 for every malformed ID.
+    /// HTTP status for this error, the module's (docs/module-behaviour.md
+    /// §2): 400 where its own checks refuse the name (too short, store path,
+    /// subdirectories, an extra `/`); 404 where it would decode the name into
+    /// garbage and then find nothing (group, legacy name, characters,
+    /// encoding, trunk slot), and for metadata sidecars.
     pub fn status(&self) -> http::StatusCode {
         match self {
-            IdError::MetadataSidecar => http::StatusCode::NOT_FOUND,
-            IdError::BadGroup
-            | IdError::RemoteTooShort
-            | IdError::LegacyName
+            IdError::RemoteTooShort
             | IdError::BadStorePath
             | IdError::BadSubdir
-            | IdError::ExtraSlash
+            | IdError::ExtraSlash => http::StatusCode::BAD_REQUEST,
+            IdError::BadGroup
+            | IdError::LegacyName
             | IdError::BadNameChar
             | IdError::BadEncoding
-            | IdError::BadTrunkInfo => http::StatusCode::BAD_REQUEST,
+            | IdError::BadTrunkInfo
+            | IdError::MetadataSidecar => http::StatusCode::NOT_FOUND,
         }
     }
 }
@@ -897,22 +900,23 @@ mod tests {
     #[test]
     fn status_mapping() {
         for e in [
-            IdError::BadGroup,
             IdError::RemoteTooShort,
-            IdError::LegacyName,
             IdError::BadStorePath,
             IdError::BadSubdir,
             IdError::ExtraSlash,
-            IdError::BadNameChar,
-            IdError::BadEncoding,
-            IdError::BadTrunkInfo,
         ] {
             assert_eq!(e.status(), http::StatusCode::BAD_REQUEST, "{e}");
         }
-        assert_eq!(
-            IdError::MetadataSidecar.status(),
-            http::StatusCode::NOT_FOUND
-        );
+        for e in [
+            IdError::BadGroup,
+            IdError::LegacyName,
+            IdError::BadNameChar,
+            IdError::BadEncoding,
+            IdError::BadTrunkInfo,
+            IdError::MetadataSidecar,
+        ] {
+            assert_eq!(e.status(), http::StatusCode::NOT_FOUND, "{e}");
+        }
     }
 
     #[test]

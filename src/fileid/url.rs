@@ -136,6 +136,17 @@ pub fn split_target(
     Ok((group, remote))
 }
 
+/// Whether a URL group that this node does not host is still routed as a
+/// FastDFS URL: nginx's standard `location ~/group[0-9]/M0[0-9]` in front
+/// of the module passed only `group<digits>` names on (recorded
+/// `long_group_name_A`: 404 from nginx, the module never saw it). A hosted
+/// group is routed whatever its name.
+pub fn is_conventional_group(group: &str) -> bool {
+    group
+        .strip_prefix("group")
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Decodes every `%XX`; other bytes are copied as they are.
 fn percent_decode(input: &[u8]) -> Result<Vec<u8>, UrlError> {
     let mut out = Vec::with_capacity(input.len());
@@ -227,6 +238,18 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(normalize_path(raw), Err(want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn conventional_groups() {
+        for g in ["group1", "group2", "group10", "group007"] {
+            assert!(is_conventional_group(g), "{g}");
+        }
+        for g in [
+            "groupA", "images", "group", "GROUP1", "group1a", "mygroup1", "",
+        ] {
+            assert!(!is_conventional_group(g), "{g}");
         }
     }
 

@@ -95,6 +95,23 @@ pub fn tracked(list: &[StorageStat]) -> Vec<TrackedPeer> {
         .collect()
 }
 
+/// Storages listed readable (ACTIVE) in `new` that were listed but not
+/// readable in `old`: their circuit breakers close at once.
+pub fn newly_active(old: &ClusterView, new: &ClusterView) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for (group, peers) in &new.groups {
+        let Some(before) = old.groups.get(group) else {
+            continue;
+        };
+        for p in peers.iter().filter(|p| p.readable) {
+            if before.iter().any(|b| b.ip == p.ip && !b.readable) && !out.contains(&p.ip) {
+                out.push(p.ip);
+            }
+        }
+    }
+    out
+}
+
 /// The shared, atomically replaced view.
 #[derive(Debug, Default)]
 pub struct Cluster {
@@ -240,8 +257,12 @@ pub fn spawn_refresher(app: &Arc<App>) {
             let wait = if cfg.tracker_servers.is_empty() {
                 REFRESH
             } else {
+                let before = app.lag.cluster.view();
                 match app.lag.cluster.refresh(&cfg).await {
                     Ok(()) => {
+                        for ip in newly_active(&before, &app.lag.cluster.view()) {
+                            app.lag.peers.reset(ip);
+                        }
                         if failing {
                             tracing::info!("tracker reachable again");
                         }
@@ -280,6 +301,29 @@ mod tests {
             dir.path().display()
         );
         Config::from_str(&full, dir.path()).unwrap().config
+    }
+
+    #[test]
+    fn storages_turning_active() {
+        let peer = |ip: &str, readable| TrackedPeer {
+            ip: ip.parse().unwrap(),
+            storage_port: 23000,
+            readable,
+        };
+        let view = |peers: Vec<TrackedPeer>| ClusterView {
+            groups: HashMap::from([("group1".to_string(), peers)]),
+            ..ClusterView::default()
+        };
+        let old = view(vec![peer("10.0.0.1", false), peer("10.0.0.2", true)]);
+        let new = view(vec![
+            peer("10.0.0.1", true),
+            peer("10.0.0.2", true),
+            peer("10.0.0.3", true),
+        ]);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(newly_active(&old, &new), vec![ip]);
+        assert!(newly_active(&new, &new).is_empty());
+        assert!(newly_active(&ClusterView::default(), &new).is_empty());
     }
 
     #[test]

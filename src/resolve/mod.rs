@@ -42,13 +42,14 @@ pub enum Failure {
     /// The peer does not have the file (404, or the loop guard's 400 from a
     /// peer that is not the source).
     NotHere,
-    /// Connection refused/reset, malformed answer, or the peer is skipped
-    /// because its circuit is open.
+    /// Connection refused/reset or a malformed answer.
     Unreachable,
     /// Connect or response head took too long.
     Timeout,
     /// `max_proxy_per_peer` requests to the peer are already in flight.
     Busy,
+    /// The peer's circuit is open and another request is probing it.
+    CoolingDown,
     /// The transport cannot reach this peer (`peer_scheme = https` without
     /// a usable `peer_ca_file`).
     Unsupported,
@@ -61,7 +62,7 @@ impl Failure {
             Failure::NotHere => StatusCode::NOT_FOUND,
             Failure::Unreachable | Failure::Unsupported => StatusCode::BAD_GATEWAY,
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Busy | Failure::CoolingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -69,22 +70,80 @@ impl Failure {
     pub fn is_transport(&self) -> bool {
         matches!(self, Failure::Unreachable | Failure::Timeout)
     }
+
+    /// What the peer said, for the log line.
+    fn describe(&self) -> &'static str {
+        match self {
+            Failure::NotHere => "not here",
+            Failure::Unreachable => "unreachable",
+            Failure::Timeout => "timed out",
+            Failure::Busy => "busy (max_proxy_per_peer)",
+            Failure::CoolingDown => "circuit open, probed by another request",
+            Failure::Unsupported => "https without peer_ca_file",
+        }
+    }
 }
 
-/// The overall failure after every candidate failed: 404 when every peer
-/// said it does not have the file, else 503 if one was saturated, else 504
-/// if one timed out, else 502 (also with no candidate at all).
-pub fn combine(failures: &[Failure]) -> Failure {
-    if !failures.is_empty() && failures.iter().all(|f| *f == Failure::NotHere) {
+/// One failed attempt at a candidate, for the combined answer and its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// The peer.
+    pub ip: IpAddr,
+    /// The source the ID names, or another peer of the group.
+    pub role: Role,
+    /// The transport tried (`None`: not contacted).
+    pub via: Option<ProxyVia>,
+    /// What came of it.
+    pub failure: Failure,
+}
+
+/// The overall failure after every candidate failed. 404 when the source
+/// was reached and does not have the file (the module's answer: CDNs cache
+/// it, alerts stay quiet), or when every peer said so; otherwise 503 if one
+/// was saturated or cooling down, else 504 if one timed out, else 502 (also
+/// with no candidate at all).
+pub fn combine(attempts: &[Attempt]) -> Failure {
+    let not_here = |a: &Attempt| a.failure == Failure::NotHere;
+    if attempts
+        .iter()
+        .any(|a| a.role == Role::Source && not_here(a))
+        || (!attempts.is_empty() && attempts.iter().all(not_here))
+    {
         return Failure::NotHere;
     }
-    for f in [Failure::Busy, Failure::Timeout] {
-        if failures.contains(&f) {
+    for f in [Failure::Busy, Failure::CoolingDown, Failure::Timeout] {
+        if attempts.iter().any(|a| a.failure == f) {
             return f;
         }
     }
     Failure::Unreachable
 }
+
+/// `127.0.0.2 (source) via Http: unreachable; 127.0.0.3 via Storage: not here`.
+fn describe(attempts: &[Attempt]) -> String {
+    let mut out = String::new();
+    for a in attempts {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&a.ip.to_string());
+        if a.role == Role::Source {
+            out.push_str(" (source)");
+        }
+        if let Some(via) = a.via {
+            out.push_str(&format!(" via {via:?}"));
+        }
+        out.push_str(": ");
+        out.push_str(a.failure.describe());
+    }
+    if out.is_empty() {
+        out.push_str("no candidate");
+    }
+    out
+}
+
+/// The longest a client waits for one not-local request before 504.
+pub const LAG_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Not-local state kept for the process lifetime (across reloads).
 #[derive(Debug, Default)]
@@ -238,21 +297,34 @@ pub async fn not_local(app: &App, state: &State, req: &NotLocal<'_>) -> (Outcome
         ResponseMode::Redirect => (Outcome::Redirect, redirect(cfg, ip, port, req)),
         // Boxed: the peer fetches are large futures; redirects and local
         // requests should not carry (and copy) their space.
-        ResponseMode::Proxy => match Box::pin(forward(app, state, &known, ip, port, req)).await {
-            Ok((peer, r)) => (Outcome::Proxy(peer), r),
-            Err(f) => {
-                let status = f.status();
-                let outcome = if status == StatusCode::NOT_FOUND {
-                    Outcome::NotFound
-                } else {
-                    Outcome::Error
-                };
-                (
-                    outcome,
-                    refuse(status, uri, &format!("no peer could serve it ({f:?})")),
-                )
+        ResponseMode::Proxy => {
+            let mut attempts = Vec::new();
+            let fwd = Box::pin(forward(app, state, &known, ip, port, req, &mut attempts));
+            let (f, why) = match tokio::time::timeout(LAG_DEADLINE, fwd).await {
+                Ok(Ok((peer, r))) => return (Outcome::Proxy(peer), r),
+                Ok(Err(())) => (combine(&attempts), describe(&attempts)),
+                Err(_) => (
+                    Failure::Timeout,
+                    format!(
+                        "{} s deadline; {}",
+                        LAG_DEADLINE.as_secs(),
+                        describe(&attempts)
+                    ),
+                ),
+            };
+            let status = f.status();
+            let outcome = if status == StatusCode::NOT_FOUND {
+                Outcome::NotFound
+            } else {
+                Outcome::Error
+            };
+            let mut r = refuse(status, uri, &format!("no peer could serve it: {why}"));
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-        },
+            (outcome, r)
+        }
     }
 }
 
@@ -280,7 +352,9 @@ fn redirect(cfg: &Config, ip: IpAddr, port: u16, req: &NotLocal<'_>) -> Response
 }
 
 /// Tries the source, then the other live peers, each over the `proxy_via`
-/// transports in order, until one answers.
+/// transports in order, until one answers; then, if none did, probes the
+/// candidates skipped for an open circuit (one probe per peer in flight).
+/// Every failed attempt is pushed to `attempts`.
 async fn forward(
     app: &App,
     state: &State,
@@ -288,8 +362,8 @@ async fn forward(
     source: IpAddr,
     http_port: u16,
     req: &NotLocal<'_>,
-) -> Result<(IpAddr, Response<Body>), Failure> {
-    let cfg = &state.config;
+    attempts: &mut Vec<Attempt>,
+) -> Result<(IpAddr, Response<Body>), ()> {
     let lag = &app.lag;
     let cands = members::candidates(
         known,
@@ -298,57 +372,95 @@ async fn forward(
         |ip| lag.peers.latency(ip),
     );
     let target = redirect::target(req.path, req.raw_query, !req.query.is_empty());
-    let mut failures = Vec::new();
+    let mut cooling = Vec::new();
     for c in &cands {
         if !lag.peers.allows(c.ip) {
-            tracing::debug!("peer {}: circuit open, skipped", c.ip);
-            failures.push(Failure::Unreachable);
+            tracing::debug!("peer {}: circuit open, tried last", c.ip);
+            cooling.push(c);
             continue;
         }
-        let mut permit = match lag.peers.permit(c.ip, cfg.max_proxy_per_peer) {
-            Ok(p) => p,
-            Err(_) => {
-                tracing::warn!("peer {}: max_proxy_per_peer reached", c.ip);
-                failures.push(Failure::Busy);
-                continue;
-            }
+        if let Ok(r) = attempt(app, state, c, http_port, &target, req, attempts).await {
+            return Ok((c.ip, r));
+        }
+    }
+    for c in cooling {
+        let Some(_probe) = lag.peers.probe(c.ip) else {
+            attempts.push(Attempt {
+                ip: c.ip,
+                role: c.role,
+                via: None,
+                failure: Failure::CoolingDown,
+            });
+            continue;
         };
-        for via in &cfg.proxy_via {
-            let started = Instant::now();
-            let res = match via {
-                ProxyVia::Http => {
-                    via_http(app, state, c, http_port, &target, req, &mut permit).await
+        if let Ok(r) = attempt(app, state, c, http_port, &target, req, attempts).await {
+            return Ok((c.ip, r));
+        }
+    }
+    Err(())
+}
+
+/// One candidate over the `proxy_via` transports in order.
+async fn attempt(
+    app: &App,
+    state: &State,
+    c: &Candidate,
+    http_port: u16,
+    target: &str,
+    req: &NotLocal<'_>,
+    attempts: &mut Vec<Attempt>,
+) -> Result<Response<Body>, ()> {
+    let cfg = &state.config;
+    let lag = &app.lag;
+    let mut failed = |via: Option<ProxyVia>, failure: Failure| {
+        attempts.push(Attempt {
+            ip: c.ip,
+            role: c.role,
+            via,
+            failure,
+        })
+    };
+    let mut permit = match lag.peers.permit(c.ip, cfg.max_proxy_per_peer) {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::warn!("peer {}: max_proxy_per_peer reached", c.ip);
+            failed(None, Failure::Busy);
+            return Err(());
+        }
+    };
+    for via in &cfg.proxy_via {
+        let started = Instant::now();
+        let res = match via {
+            ProxyVia::Http => via_http(app, state, c, http_port, target, req, &mut permit).await,
+            ProxyVia::Storage => via_storage(cfg, c, req, &mut permit).await,
+        };
+        match res {
+            Ok(r) => {
+                let took = started.elapsed();
+                lag.peers.success(c.ip, took);
+                app.metrics.record_upstream(c.ip, took, true);
+                if c.role == Role::Peer {
+                    tracing::info!("{}: served by failover peer {} ({via:?})", req.uri, c.ip);
                 }
-                ProxyVia::Storage => via_storage(cfg, c, req, &mut permit).await,
-            };
-            match res {
-                Ok(r) => {
-                    let took = started.elapsed();
-                    lag.peers.success(c.ip, took);
-                    app.metrics.record_upstream(c.ip, took, true);
-                    if c.role == Role::Peer {
-                        tracing::info!("{}: served by failover peer {} ({via:?})", req.uri, c.ip);
-                    }
-                    return Ok((c.ip, r));
+                return Ok(r);
+            }
+            Err(f) => {
+                tracing::debug!("{}: peer {} via {via:?}: {f:?}", req.uri, c.ip);
+                app.metrics
+                    .record_upstream(c.ip, started.elapsed(), f == Failure::NotHere);
+                if f.is_transport() {
+                    lag.peers.failure(c.ip);
+                } else if f == Failure::NotHere {
+                    lag.peers.success(c.ip, started.elapsed());
                 }
-                Err(f) => {
-                    tracing::debug!("{}: peer {} via {via:?}: {f:?}", req.uri, c.ip);
-                    app.metrics
-                        .record_upstream(c.ip, started.elapsed(), f == Failure::NotHere);
-                    if f.is_transport() {
-                        lag.peers.failure(c.ip);
-                    } else if f == Failure::NotHere {
-                        lag.peers.success(c.ip, started.elapsed());
-                    }
-                    failures.push(f);
-                    if f == Failure::NotHere {
-                        break;
-                    }
+                failed(Some(*via), f);
+                if f == Failure::NotHere {
+                    break;
                 }
             }
         }
     }
-    Err(combine(&failures))
+    Err(())
 }
 
 async fn via_http(
@@ -470,6 +582,10 @@ mod tests {
         assert_eq!(Failure::Unsupported.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(Failure::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(Failure::Busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            Failure::CoolingDown.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert!(Failure::Timeout.is_transport());
         assert!(Failure::Unreachable.is_transport());
         assert!(!Failure::NotHere.is_transport());
@@ -479,11 +595,53 @@ mod tests {
     #[test]
     fn combined_failure() {
         use Failure::*;
+        let at = |role, failure| Attempt {
+            ip: "127.0.0.2".parse().unwrap(),
+            role,
+            via: Some(ProxyVia::Http),
+            failure,
+        };
+        let (s, p) = (Role::Source, Role::Peer);
         assert_eq!(combine(&[]), Unreachable);
-        assert_eq!(combine(&[NotHere, NotHere]), NotHere);
-        assert_eq!(combine(&[NotHere, Unreachable]), Unreachable);
-        assert_eq!(combine(&[Unreachable, Timeout]), Timeout);
-        assert_eq!(combine(&[Timeout, Busy, NotHere]), Busy);
-        assert_eq!(combine(&[Unsupported]), Unreachable);
+        assert_eq!(combine(&[at(s, NotHere), at(p, NotHere)]), NotHere);
+        assert_eq!(combine(&[at(p, NotHere), at(p, NotHere)]), NotHere);
+        // The source said 404: 404, whatever another peer did.
+        assert_eq!(combine(&[at(s, NotHere), at(p, Unreachable)]), NotHere);
+        assert_eq!(combine(&[at(s, NotHere), at(p, Timeout)]), NotHere);
+        // The source could not be reached: 5xx.
+        assert_eq!(combine(&[at(s, Unreachable), at(p, NotHere)]), Unreachable);
+        assert_eq!(combine(&[at(s, Unreachable), at(p, Timeout)]), Timeout);
+        assert_eq!(
+            combine(&[at(s, Timeout), at(p, Busy), at(p, NotHere)]),
+            Busy
+        );
+        assert_eq!(
+            combine(&[at(s, CoolingDown), at(p, Unreachable)]),
+            CoolingDown
+        );
+        assert_eq!(combine(&[at(s, Unsupported)]), Unreachable);
+        // The source failed over http, then said 404 over the storage port.
+        assert_eq!(combine(&[at(s, Timeout), at(s, NotHere)]), NotHere);
+    }
+
+    #[test]
+    fn attempts_are_described_in_one_line() {
+        let a = Attempt {
+            ip: "127.0.0.2".parse().unwrap(),
+            role: Role::Source,
+            via: Some(ProxyVia::Http),
+            failure: Failure::Unreachable,
+        };
+        let b = Attempt {
+            ip: "127.0.0.3".parse().unwrap(),
+            role: Role::Peer,
+            via: None,
+            failure: Failure::CoolingDown,
+        };
+        assert_eq!(
+            describe(&[a, b]),
+            "127.0.0.2 (source) via Http: unreachable; 127.0.0.3: circuit open, probed by another request"
+        );
+        assert_eq!(describe(&[]), "no candidate");
     }
 }

@@ -6,7 +6,13 @@
 //! The breaker opens after [`THRESHOLD`] consecutive transport failures for
 //! a cool-down that starts at [`BASE_COOLDOWN`] and doubles on every failed
 //! trial up to [`MAX_COOLDOWN`]; after the cool-down one request may try
-//! the peer again (half-open). Any answer closes it.
+//! the peer again (half-open). Any answer closes it, and so does the
+//! tracker listing the peer ACTIVE again ([`PeerTable::reset`]).
+//!
+//! An open breaker only orders and spares: when every candidate of a
+//! request is cooling down, the request still probes one of them
+//! ([`PeerTable::probe`], at most one probe in flight per peer), so a peer
+//! that is back is used again by the next request, not after its cool-down.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -80,6 +86,8 @@ fn smooth(old: Option<Duration>, sample: Duration) -> Duration {
 #[derive(Debug, Default)]
 struct Peer {
     breaker: Breaker,
+    /// A request is probing this peer while its breaker is open.
+    probing: bool,
     latency: Option<Duration>,
     /// (limit, semaphore) for `max_proxy_per_peer`.
     slots: Option<(usize, Arc<Semaphore>)>,
@@ -126,6 +134,26 @@ impl PeerTable {
         }
     }
 
+    /// A probe of `ip` while its breaker is open: `None` when another
+    /// request is already probing it. Its outcome is recorded with
+    /// [`PeerTable::success`] / [`PeerTable::failure`] as usual.
+    pub fn probe(&self, ip: IpAddr) -> Option<Probe<'_>> {
+        self.with(ip, |p| !std::mem::replace(&mut p.probing, true))
+            .then_some(Probe { table: self, ip })
+    }
+
+    /// Closes the breaker of `ip` (the tracker lists it ACTIVE again).
+    pub fn reset(&self, ip: IpAddr) {
+        let was_open = self.with(ip, |p| {
+            let open = p.breaker.open_until.is_some();
+            p.breaker.on_success();
+            open
+        });
+        if was_open {
+            tracing::info!("peer {ip}: ACTIVE at the tracker again, circuit closed");
+        }
+    }
+
     /// Recent response time of `ip`, if any.
     pub fn latency(&self, ip: IpAddr) -> Option<Duration> {
         self.with(ip, |p| p.latency)
@@ -151,6 +179,20 @@ impl PeerTable {
             }
         });
         sem.try_acquire_owned().map(Some).map_err(|_| Saturated)
+    }
+}
+
+/// The one probe in flight of a peer whose breaker is open; dropping it
+/// lets the next request probe.
+#[derive(Debug)]
+pub struct Probe<'a> {
+    table: &'a PeerTable,
+    ip: IpAddr,
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.table.with(self.ip, |p| p.probing = false);
     }
 }
 
@@ -204,6 +246,32 @@ mod tests {
         assert!(!t.allows(ip));
         t.success(ip, Duration::from_millis(4));
         assert!(t.allows(ip));
+    }
+
+    #[test]
+    fn one_probe_in_flight_and_reset() {
+        let t = PeerTable::default();
+        let ip: IpAddr = "127.0.0.2".parse().unwrap();
+        t.failure(ip);
+        t.failure(ip);
+        assert!(!t.allows(ip));
+        let p = t.probe(ip).expect("first probe");
+        assert!(
+            t.probe(ip).is_none(),
+            "a second probe while one is in flight"
+        );
+        let other: IpAddr = "127.0.0.3".parse().unwrap();
+        assert!(t.probe(other).is_some(), "probes are per peer");
+        drop(p);
+        let p = t.probe(ip).expect("probe again once the first ended");
+        t.success(ip, Duration::from_millis(1));
+        drop(p);
+        assert!(t.allows(ip), "an answer closes the breaker");
+        t.failure(ip);
+        t.failure(ip);
+        assert!(!t.allows(ip));
+        t.reset(ip);
+        assert!(t.allows(ip), "ACTIVE at the tracker closes it");
     }
 
     #[test]

@@ -94,9 +94,19 @@ pub(super) fn classify(e: io::Error) -> Result<Lookup, StoreError> {
     match e.kind() {
         io::ErrorKind::NotFound => Ok(Lookup::Missing(Miss::NotFound)),
         io::ErrorKind::PermissionDenied => Err(StoreError::Forbidden(e)),
-        _ if e.raw_os_error() == Some(20) => Ok(Lookup::Missing(Miss::NotFound)), // ENOTDIR
+        // A name too long for the file system, a path through a non-directory
+        // or a link loop: the file is not here (404), not an I/O failure.
+        _ if e.raw_os_error().is_some_and(is_not_here_errno) => Ok(Lookup::Missing(Miss::NotFound)),
         _ => Err(StoreError::Io(e)),
     }
+}
+
+/// `ENAMETOOLONG`, `ENOTDIR`, `ELOOP`.
+fn is_not_here_errno(raw: i32) -> bool {
+    use rustix::io::Errno;
+    [Errno::NAMETOOLONG, Errno::NOTDIR, Errno::LOOP]
+        .iter()
+        .any(|e| e.raw_os_error() == raw)
 }
 
 /// Looks `id` up under `store_path` (the `store_pathN` its `Mxx` names).

@@ -180,16 +180,26 @@ async fn source_that_never_answers_fails_over_or_504() {
     let r = get(b2.addr, &format!("{ONLY_A}?mode=hang")).await;
     assert_eq!(r.status, 504);
     assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
-    // After two timeouts the breaker skips the silent source: fast 502/504.
+    // After two timeouts the source's circuit is open: a request is one
+    // probe of it (still bounded), and a request while that probe is in
+    // flight fails fast with 503 + Retry-After instead of waiting too.
     let _ = get(b2.addr, &format!("{ONLY_A}?mode=hang")).await;
+    let addr = b2.addr;
     let t0 = Instant::now();
+    let probe = tokio::spawn(async move { get(addr, &format!("{ONLY_A}?mode=hang")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t1 = Instant::now();
     let r = get(b2.addr, &format!("{ONLY_A}?mode=hang")).await;
-    assert!(matches!(r.status, 502 | 504), "{}", r.status);
+    assert_eq!(r.status, 503, "the source is being probed");
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
     assert!(
-        t0.elapsed() < Duration::from_millis(500),
+        t1.elapsed() < Duration::from_millis(500),
         "{:?}",
-        t0.elapsed()
+        t1.elapsed()
     );
+    let r = probe.await.unwrap();
+    assert_eq!(r.status, 504);
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
 }
 
 /// Item 3b/3c: a source that resets mid-body (fixed length or chunked),

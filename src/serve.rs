@@ -1,4 +1,4 @@
-//! Serving a file found on local disk (module-behaviour.md §10–§13):
+//! Serving a file found on local disk (docs/module-behaviour.md §10–§13):
 //! conditional requests, FLV `start=`, Range and multipart, HEAD.
 
 use http::header::{

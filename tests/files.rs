@@ -1,5 +1,5 @@
 //! Appender, slave and FLV files and multi-group configs through real
-//! sockets (module-behaviour.md §6.2, §12; config-reference.md §1.1).
+//! sockets (docs/module-behaviour.md §6.2, §12; docs/config-keys.md §1.1).
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The FastDFS tracker/storage wire protocol (tracker-protocol.md, all sections).
+//! The FastDFS tracker/storage wire protocol (docs/wire-protocol.md, all sections).
 //!
 //! - [`frame`]: the 10-byte packet header (§1), command codes (§2), the
 //!   fixed-width field helpers every body uses.

@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn failover_classification() {
         for e in [
-            ProtoError::Io(std::io::ErrorKind::ConnectionRefused),
+            ProtoError::Io(std::io::ErrorKind::ConnectionRefused.into()),
             ProtoError::Timeout,
             ProtoError::UnexpectedEof,
             ProtoError::BadHeader,

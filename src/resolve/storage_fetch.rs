@@ -497,7 +497,9 @@ mod tests {
         assert_eq!(failure(&ProtoError::Status(2)), Failure::NotHere);
         assert_eq!(failure(&ProtoError::Status(22)), Failure::Unreachable);
         assert_eq!(
-            failure(&ProtoError::Io(std::io::ErrorKind::ConnectionRefused)),
+            failure(&ProtoError::Io(
+                std::io::ErrorKind::ConnectionRefused.into()
+            )),
             Failure::Unreachable
         );
     }

@@ -85,7 +85,7 @@ pub fn serve(ent: Entity<'_>, ask: &Ask<'_>) -> (Served, Response<Body>) {
     if ent.flv && !ask.range_header_present {
         match flv::flv_slice(ask.query.get("start"), ask.query.get("end"), size) {
             Err(e) => {
-                tracing::warn!("bad FLV start/end for {}: {e:?}", ent.file.path.display());
+                tracing::warn!("bad FLV start/end for {}: {e}", ent.file.path.display());
                 return (Served::Refused, response::error(e.status()));
             }
             Ok(Some(slice)) => {

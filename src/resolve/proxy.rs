@@ -455,7 +455,7 @@ impl HttpProxy {
                     Failure::Unreachable
                 };
                 tracing::warn!(
-                    "peer {}://{peer}: {e} ({:?})",
+                    "peer {}://{peer}: {e} ({})",
                     transport.scheme(),
                     source_text(&e)
                 );

@@ -1,4 +1,4 @@
-//! The access log (config-reference.md, `access_log`, `access_log_format`):
+//! The access log (docs/config-keys.md, `access_log`, `access_log_format`):
 //! one line per request in nginx `combined` format followed by the request
 //! time in seconds and how the request was served (`local`, `proxy:<peer>`,
 //! `redirect`, `not_found`, `token_fail`, `rate_limited`, ...), or one JSON

@@ -1,4 +1,4 @@
-//! The admin listener (`admin_listen`, config-reference.md), separate from
+//! The admin listener (`admin_listen`, docs/config-keys.md), separate from
 //! the public one so health checks and scrapes never compete with, or are
 //! exposed to, clients:
 //!

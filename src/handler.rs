@@ -1,5 +1,5 @@
 //! The request path, top to bottom, in the module's order
-//! (module-behaviour.md §1–§8): method, limits, Range syntax, URL → file ID,
+//! (docs/module-behaviour.md §1–§8): method, limits, Range syntax, URL → file ID,
 //! anti-steal token, store index, early 304, local lookup, then the
 //! not-local rules.
 
@@ -30,7 +30,7 @@ use crate::store::{self, Lookup};
 /// Longest accepted path: FastDFS IDs are far shorter; the module's limit.
 const MAX_PATH: usize = 510;
 /// Longest accepted query (the module's 511-byte limit broke long
-/// `?filename=` values, user-voices #34).
+/// `?filename=` values, docs/user-reports.md #34).
 const MAX_QUERY: usize = 8192;
 
 /// Addresses of the connection a request arrived on.

@@ -1,4 +1,4 @@
-//! Per-client limits (config-reference.md, "limits and timeouts"): the
+//! Per-client limits (docs/config-keys.md, "limits and timeouts"): the
 //! client address behind trusted proxies (`trusted_proxies`), the per-IP
 //! request rate (`rate_limit_per_ip`, `rate_limit_burst`; GCRA through
 //! `governor`, answered 429 with `Retry-After`), and the keep-alive idle

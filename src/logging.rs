@@ -1,4 +1,4 @@
-//! The error log (module-behaviour.md §15): `log_level`, and `log_filename`
+//! The error log (docs/module-behaviour.md §15): `log_level`, and `log_filename`
 //! or stderr. The file is reopened by [`reopen`] (on SIGUSR1, after
 //! logrotate moved it away).
 

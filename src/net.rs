@@ -1,6 +1,6 @@
-//! This node's own addresses (module-behaviour.md §6.3): the decoded source
+//! This node's own addresses (docs/module-behaviour.md §6.3): the decoded source
 //! of a file is "this node" when it is one of them. Addresses are compared
-//! parsed, never as strings (user-voices #13).
+//! parsed, never as strings (docs/user-reports.md #13).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

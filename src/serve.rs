@@ -1,4 +1,4 @@
-//! Serving a file found on local disk (module-behaviour.md §10–§13):
+//! Serving a file found on local disk (docs/module-behaviour.md §10–§13):
 //! [`crate::http::plan`] decides the answer (conditional requests, FLV
 //! `start=`, Range and multipart); here its pieces become segments of the
 //! open file's body (offset by a trunk slot's header).
@@ -71,7 +71,7 @@ pub fn serve(ent: Entity<'_>, ask: &Ask<'_>) -> (Served, Response<Body>) {
         },
     );
     if let Answer::BadFlv(e) = p.answer() {
-        tracing::warn!("bad FLV start/end for {}: {e:?}", ent.file.path.display());
+        tracing::warn!("bad FLV start/end for {}: {e}", ent.file.path.display());
     }
     let (file, base) = (ent.file.file, ent.file.offset);
     let r = response::planned(&p, ask.head, |p| {

@@ -2,7 +2,7 @@
 //! chain and private key, ALPN `h2` and `http/1.1`) and the client side for
 //! HTTPS peers (`peer_scheme = https`, trusting the CAs in `peer_ca_file`).
 //!
-//! Issue 5 item 1; user-voices #16 (HTTPS fronts). PEM parsing is pure
+//! Issue 5 item 1; docs/user-reports.md #16 (HTTPS fronts). PEM parsing is pure
 //! ([`parse_chain`], [`parse_key`], [`parse_roots`], [`server_config_from_pem`]);
 //! the `load_*` functions read the files. A reload builds a new
 //! [`ServerConfig`]: connections accepted afterwards get the new certificate.

@@ -1,5 +1,5 @@
-//! Anti-steal tokens through real sockets (module-behaviour.md §4,
-//! config-reference.md §2): the recorded matrix (valid, expired, wrong
+//! Anti-steal tokens through real sockets (docs/module-behaviour.md §4,
+//! docs/config-keys.md §2): the recorded matrix (valid, expired, wrong
 //! secret, upper-case hex, group-prefixed token, `ts=0`, future `ts`,
 //! missing parameters, with and without a fail file), the bypass header,
 //! the stricter opt-in keys, per-group settings, the `token` subcommand, and

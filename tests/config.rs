@@ -1,5 +1,5 @@
 //! Loading real and example configuration files end to end
-//! (config-reference.md, fastdfs-file-id.md §7).
+//! (docs/config-keys.md, docs/file-id.md §7).
 
 use std::fs;
 use std::net::IpAddr;
@@ -231,7 +231,7 @@ fn missing_http_conf_and_mime_types_are_warnings() {
     assert_eq!(l.config.content_type(Some("flv")), "video/x-flv");
     assert_eq!(l.config.content_type(Some("log")), DEFAULT_CONTENT_TYPE);
 
-    // No http.conf at all (user-voices #27): warning naming the include line.
+    // No http.conf at all (docs/user-reports.md #27): warning naming the include line.
     fs::remove_file(site.path("http.conf")).unwrap();
     let l = ok(Config::load(&main));
     let w = warns(&l);

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use fake_fdfs::TrackerSpec;
 use fdfs_httpd::proto::{StorageStat, StorageStatus};
+use support::fake_http::{self, Step};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -55,72 +56,42 @@ async fn node(
 }
 
 /// A misbehaving HTTP source; the reply is chosen by `?mode=`.
-fn fake_source(listener: TcpListener) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((s, _)) = listener.accept().await {
-            conns.spawn(fake_conn(s));
+fn fake_source(listener: TcpListener) -> fake_http::FakeHttp {
+    fake_http::spawn(listener, |req| {
+        let h = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+        let cut = |head: String| {
+            let mut v = head.into_bytes();
+            v.extend_from_slice(&[b'x'; 1000]);
+            Step::Write(v)
+        };
+        match req.mode().unwrap_or("ok") {
+            "hang" => vec![Step::Sleep(Duration::from_secs(3600)), Step::Close],
+            "reset" => vec![
+                cut(format!("{h}Content-Length: 100000\r\n\r\n")),
+                Step::Sleep(Duration::from_millis(100)),
+                Step::Reset,
+            ],
+            "reset_chunked" => vec![
+                cut(format!("{h}Transfer-Encoding: chunked\r\n\r\n3e8\r\n")),
+                Step::Sleep(Duration::from_millis(100)),
+                Step::Reset,
+            ],
+            // Fewer bytes than announced, then silence (connection open).
+            "short" => vec![
+                cut(format!("{h}Content-Length: 100000\r\n\r\n")),
+                Step::Sleep(Duration::from_secs(3600)),
+                Step::Close,
+            ],
+            // More bytes than announced on a keep-alive connection.
+            "long" => vec![Step::Write(
+                format!("{h}Content-Length: 11\r\n\r\nhello worldEXTRA BYTES THAT DO NOT BELONG")
+                    .into_bytes(),
+            )],
+            _ => vec![Step::Write(
+                format!("{h}Content-Length: 11\r\n\r\nhello world").into_bytes(),
+            )],
         }
     })
-}
-
-async fn fake_conn(mut s: TcpStream) {
-    let mut buf = Vec::new();
-    loop {
-        let Some(head) = read_request_head(&mut s, &mut buf).await else {
-            return;
-        };
-        let target = head.split(' ').nth(1).unwrap_or("");
-        let mode = target
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("mode="))
-            .unwrap_or("ok")
-            .to_string();
-        let h = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-        match mode.as_str() {
-            "hang" => {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                return;
-            }
-            "reset" | "reset_chunked" => {
-                let mut v = if mode == "reset" {
-                    format!("{h}Content-Length: 100000\r\n\r\n").into_bytes()
-                } else {
-                    format!("{h}Transfer-Encoding: chunked\r\n\r\n3e8\r\n").into_bytes()
-                };
-                v.extend_from_slice(&[b'x'; 1000]);
-                let _ = s.write_all(&v).await;
-                let _ = s.flush().await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                // RST instead of FIN.
-                let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
-                return;
-            }
-            "short" => {
-                // Fewer bytes than announced, then silence (connection open).
-                let mut v = format!("{h}Content-Length: 100000\r\n\r\n").into_bytes();
-                v.extend_from_slice(&[b'x'; 1000]);
-                let _ = s.write_all(&v).await;
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                return;
-            }
-            "long" => {
-                // More bytes than announced on a keep-alive connection.
-                let v = format!(
-                    "{h}Content-Length: 11\r\n\r\nhello worldEXTRA BYTES THAT DO NOT BELONG"
-                );
-                if s.write_all(v.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-            _ => {
-                let v = format!("{h}Content-Length: 11\r\n\r\nhello world");
-                if s.write_all(v.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// Item 3a: the source accepts and never answers. With another peer that

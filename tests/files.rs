@@ -1,5 +1,5 @@
 //! Appender, slave and FLV files and multi-group configs through real
-//! sockets (module-behaviour.md §6.2, §12; config-reference.md §1.1).
+//! sockets (docs/module-behaviour.md §6.2, §12; docs/config-keys.md §1.1).
 
 mod support;
 
@@ -430,7 +430,7 @@ group_count=2\n\
 }
 
 /// The 304 answered from the ID's validators before the disk is looked at
-/// (module-behaviour.md §7) carries the same headers as the 304 of a file
+/// (docs/module-behaviour.md §7) carries the same headers as the 304 of a file
 /// served locally: Last-Modified, ETag and Accept-Ranges.
 #[tokio::test]
 async fn early_304_has_the_headers_of_every_304() {

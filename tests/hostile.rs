@@ -302,7 +302,7 @@ async fn nul_bytes_and_overlong_targets() {
     assert!([400, 414, 431].contains(&st), "{st}");
     let long_query = format!("{SMALL}?filename={}", "a".repeat(9000));
     assert_eq!(status_of(&env, &long_query).await, 414);
-    // Within the query limit, a long filename is fine (user-voices #34).
+    // Within the query limit, a long filename is fine (docs/user-reports.md #34).
     let ok_query = format!("{SMALL}?filename={}.txt", "b".repeat(4000));
     assert_eq!(status_of(&env, &ok_query).await, 200);
 }

@@ -6,8 +6,6 @@
 
 #[path = "support/fake_fdfs.rs"]
 mod fake_fdfs;
-#[path = "lag_fake_http.rs"]
-mod fake_http;
 mod support;
 
 use std::collections::HashMap;
@@ -172,7 +170,7 @@ async fn every_peer_down_is_502_quickly() {
 async fn upstream_killed_mid_body_aborts_the_client() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, mut ls) = bind(&["127.0.0.3", "127.0.0.9"]);
-    let _fake = fake_http::start(ls.pop().unwrap());
+    let _fake = fake_http::recording_source(ls.pop().unwrap());
     let lb = ls.pop().unwrap();
     let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.9", "").await;
     let path = format!("/group1/M00/00/00/{}", fake_http::FAKE_FILE);
@@ -187,7 +185,7 @@ async fn upstream_killed_mid_body_aborts_the_client() {
 async fn max_proxy_per_peer_answers_503_when_saturated() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, mut ls) = bind(&["127.0.0.3", "127.0.0.9"]);
-    let fake = fake_http::start(ls.pop().unwrap());
+    let fake = fake_http::recording_source(ls.pop().unwrap());
     let lb = ls.pop().unwrap();
     let extra = "max_proxy_per_peer = 1\n";
     let b = node_b(tmp.path(), "b", lb, "proxy", "127.0.0.9", extra).await;

@@ -1,5 +1,5 @@
 //! The proxy to HTTPS peers (`peer_scheme = https`, issue 5 item 1,
-//! user-voices #16): two nodes on 127.0.0.2 (A) and 127.0.0.3 (B) with TLS
+//! docs/user-reports.md #16): two nodes on 127.0.0.2 (A) and 127.0.0.3 (B) with TLS
 //! listeners on one port, certificates for their IP addresses from a CA made
 //! at test time. B proxies a file only A has over HTTPS, verified against
 //! `peer_ca_file`: GET, Range, multi-range and HEAD, to HTTP/1.1 and HTTP/2

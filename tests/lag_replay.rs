@@ -6,8 +6,6 @@
 //! Each case runs in its recorded context (response modes, which HTTP
 //! servers were up). Deliberate differences are listed in `DEVIATIONS`.
 
-#[path = "lag_fake_http.rs"]
-mod fake_http;
 mod support;
 
 use std::collections::BTreeMap;
@@ -90,7 +88,7 @@ async fn recorded_lag_cases_match_the_module() {
         let mut ls = bind_same_port(&["127.0.0.2", "127.0.0.3", "127.0.0.9"]).into_iter();
         let (la, lb, l9) = (ls.next().unwrap(), ls.next().unwrap(), ls.next().unwrap());
         let port = la.local_addr().unwrap().port();
-        let _fake = fake_http::start(l9);
+        let _fake = fake_http::recording_source(l9);
         let mut servers = Vec::new();
         for (node, ip, mode, up, l) in [
             ("A", "127.0.0.2", &mode_a, a_up, la),

@@ -77,7 +77,7 @@ proptest! {
         prop_assert_eq!(id.store_index(), store_index);
         prop_assert_eq!(id.subdirs(), (high, low));
         // Equal as bytes: a source IP in the storage-ID range decodes as an
-        // ID (fastdfs-file-id.md §4.1), the same 4 bytes either way.
+        // ID (docs/file-id.md §4.1), the same 4 bytes either way.
         prop_assert_eq!(id.encoded().encode(), b.encoded().encode());
         prop_assert_eq!(id.encoded().source.to_bytes(), Source::Ip(Ipv4Addr::from(ip)).to_bytes());
         prop_assert_eq!(id.encoded().create_ts, i64::from(ts));

@@ -699,7 +699,7 @@ async fn all_trackers_down_returns_last_transport_error() {
     let client = TrackerClient::new(vec![a, b], CT, NT);
     assert_eq!(
         client.parameters().await,
-        Err(ProtoError::Io(std::io::ErrorKind::ConnectionRefused))
+        Err(ProtoError::Io(std::io::ErrorKind::ConnectionRefused.into()))
     );
 }
 
@@ -781,7 +781,7 @@ async fn download_errors() {
     let down = StorageClient::download(refused, "group1", REMOTE, 0, 0, CT, NT).await;
     assert_eq!(
         down.err(),
-        Some(ProtoError::Io(std::io::ErrorKind::ConnectionRefused))
+        Some(ProtoError::Io(std::io::ErrorKind::ConnectionRefused.into()))
     );
 }
 

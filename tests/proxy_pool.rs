@@ -7,14 +7,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::fake_http::{self, FakeHttp as Fake, Step};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 /// A file whose ID decodes to source 127.0.0.9.
 const FAKE: &str = "/group1/M00/00/00/fwAACWsGtv2AG8RbAAABXgut8A0000.txt";
@@ -25,117 +23,65 @@ fn big_body() -> Vec<u8> {
     (0..BIG).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-struct Fake {
-    accepted: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Fake {
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
 fn fake(listener: TcpListener) -> Fake {
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let acc = accepted.clone();
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((s, _)) = listener.accept().await {
-            acc.fetch_add(1, Ordering::SeqCst);
-            conns.spawn(serve(s));
-        }
-    });
-    Fake { accepted, task }
+    fake_http::spawn(listener, reply)
 }
 
 const OK: &str = "Content-Type: text/plain\r\nETag: \"e\"\r\nKeep-Alive: timeout=60\r\n";
 
-async fn serve(mut s: TcpStream) {
-    let mut buf = Vec::new();
-    loop {
-        let Some(head) = read_request_head(&mut s, &mut buf).await else {
-            return;
-        };
-        let is_head = head.starts_with("HEAD ");
-        let target = head.split(' ').nth(1).unwrap_or("");
-        let mode = target
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("mode="))
-            .unwrap_or("ok")
-            .to_string();
-        let ok = |body: &[u8]| {
-            let mut v = format!(
-                "HTTP/1.1 200 OK\r\n{OK}Content-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .into_bytes();
-            if !is_head {
-                v.extend_from_slice(body);
-            }
-            v
-        };
-        let reply = match mode.as_str() {
-            "close_after" => {
-                let _ = s.write_all(&ok(b"hello world")).await;
-                return;
-            }
-            "truncate" => {
-                let mut v =
-                    format!("HTTP/1.1 200 OK\r\n{OK}Content-Length: 100000\r\n\r\n").into_bytes();
-                v.extend_from_slice(&[b'x'; 1000]);
-                let _ = s.write_all(&v).await;
-                return;
-            }
-            "stall_head" => {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                return;
-            }
-            "stall_body" => {
-                let v = format!("HTTP/1.1 200 OK\r\n{OK}Content-Length: 100\r\n\r\n0123456789");
-                let _ = s.write_all(v.as_bytes()).await;
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                return;
-            }
-            "chunked" => {
-                let pieces: [&[u8]; 5] = [
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
-                    b"lo\r\n6;ext=1\r\n world",
-                    b"\r\n1",
-                    b"000\r\n",
-                    b"",
-                ];
-                for p in &pieces[..4] {
-                    if s.write_all(p).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                let mut rest = vec![b'c'; 0x1000];
-                rest.extend_from_slice(b"\r\n0\r\nX-Trailer: t\r\n\r\n");
-                rest
-            }
-            "close_delimited" => {
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
-                    .await;
-                return;
-            }
-            "http10" => b"HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nhello world".to_vec(),
-            "not_modified" => b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\n\r\n".to_vec(),
-            "big" => ok(&big_body()),
-            _ => ok(b"hello world"),
-        };
-        if s.write_all(&reply).await.is_err() {
-            return;
+fn reply(req: &fake_http::Request) -> Vec<Step> {
+    let ok = |body: &[u8]| {
+        let mut v = format!(
+            "HTTP/1.1 200 OK\r\n{OK}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        if !req.is_head() {
+            v.extend_from_slice(body);
         }
-    }
+        v
+    };
+    let stall = Step::Sleep(Duration::from_secs(30));
+    let reply = match req.mode().unwrap_or("ok") {
+        "close_after" => return vec![Step::Write(ok(b"hello world")), Step::Close],
+        "truncate" => {
+            let mut v =
+                format!("HTTP/1.1 200 OK\r\n{OK}Content-Length: 100000\r\n\r\n").into_bytes();
+            v.extend_from_slice(&[b'x'; 1000]);
+            return vec![Step::Write(v), Step::Close];
+        }
+        "stall_head" => return vec![stall, Step::Close],
+        "stall_body" => {
+            let v = format!("HTTP/1.1 200 OK\r\n{OK}Content-Length: 100\r\n\r\n0123456789");
+            return vec![Step::Write(v.into_bytes()), stall, Step::Close];
+        }
+        "chunked" => {
+            let pieces: [&[u8]; 4] = [
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                b"lo\r\n6;ext=1\r\n world",
+                b"\r\n1",
+                b"000\r\n",
+            ];
+            let mut steps = Vec::new();
+            for p in pieces {
+                steps.push(Step::Write(p.to_vec()));
+                steps.push(Step::Sleep(Duration::from_millis(10)));
+            }
+            let mut rest = vec![b'c'; 0x1000];
+            rest.extend_from_slice(b"\r\n0\r\nX-Trailer: t\r\n\r\n");
+            steps.push(Step::Write(rest));
+            return steps;
+        }
+        "close_delimited" => {
+            let v = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end";
+            return vec![Step::Write(v.to_vec()), Step::Close];
+        }
+        "http10" => b"HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nhello world".to_vec(),
+        "not_modified" => b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\n\r\n".to_vec(),
+        "big" => ok(&big_body()),
+        _ => ok(b"hello world"),
+    };
+    vec![Step::Write(reply)]
 }
 
 /// The node on 127.0.0.3 proxying to the fake on 127.0.0.9.

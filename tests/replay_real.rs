@@ -22,7 +22,7 @@ const DEVIATIONS: &[(&str, u16, &str)] = &[
     (
         "very_long_url_A",
         200,
-        "long query strings are accepted (user-voices #34)",
+        "long query strings are accepted (docs/user-reports.md #34)",
     ),
     (
         "if_range_A",

@@ -1,4 +1,4 @@
-//! Trunk files (fastdfs-file-id.md §6): replays the 69 recordings of
+//! Trunk files (docs/file-id.md §6): replays the 69 recordings of
 //! `tests/fixtures/trunk/responses.jsonl` against nodes C and D running
 //! together on one port (as the recorded nginx nodes did), then checks
 //! generated edge cases on a private copy of the trunk file: a tampered slot

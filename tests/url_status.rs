@@ -111,7 +111,7 @@ async fn malformed_ids_answer_the_modules_status_without_contacting_a_peer() {
             404,
             "a slave of a file of this node, name too long for the file system (ENAMETOOLONG)",
         ),
-        // The module's own checks: 400 (module-behaviour.md §2.6–2.11).
+        // The module's own checks: 400 (docs/module-behaviour.md §2.6–2.11).
         (
             format!("/group1/{}", &remote[..30]),
             400,

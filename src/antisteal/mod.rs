@@ -1,5 +1,5 @@
 //! Anti-steal protection: the FastDFS token check and signing
-//! (module-behaviour.md §4, config-reference.md §2).
+//! (docs/module-behaviour.md §4, docs/config-keys.md §2).
 
 pub mod token;
 

@@ -1,5 +1,5 @@
-//! The FastDFS anti-steal token (module-behaviour.md §4, config-reference.md
-//! §2, fastdfs-file-id.md §9).
+//! The FastDFS anti-steal token (docs/module-behaviour.md §4, docs/config-keys.md
+//! §2, docs/file-id.md §9).
 //!
 //! `token` = lowercase hex MD5 of
 //! `remote filename without group ‖ secret ‖ decimal(ts)`, where the remote
@@ -196,7 +196,7 @@ mod tests {
         );
     }
 
-    // The [observed] matrix of module-behaviour.md §4 (secret, ttl 900).
+    // The [observed] matrix of docs/module-behaviour.md §4 (secret, ttl 900).
     #[test]
     fn observed_matrix() {
         let p = policy();

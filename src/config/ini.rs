@@ -1,9 +1,9 @@
-//! libfastcommon INI syntax (config-reference.md §5): line classification
+//! libfastcommon INI syntax (docs/config-keys.md §5): line classification
 //! and document assembly with `#include`, sections and locations.
 //!
 //! Pure: included files are fetched through a caller-supplied function.
 //! Differences from libfastcommon: a missing include is a warning (the
-//! module treats it as fatal; user-voices.md #27), `#@` pre-processor
+//! module treats it as fatal; docs/user-reports.md #27), `#@` pre-processor
 //! directives are rejected, `http://` includes are rejected, lines without
 //! `=` and inline ` #` comments produce warnings.
 

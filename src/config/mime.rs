@@ -1,4 +1,4 @@
-//! MIME type table in FastDFS `mime.types` syntax (config-reference.md §3).
+//! MIME type table in FastDFS `mime.types` syntax (docs/config-keys.md §3).
 //!
 //! Differences from FastDFS: `\r` is stripped, lines whose first non-blank
 //! character is `#` are comments, and [`MimeTable::lookup`] falls back to the

@@ -2,7 +2,7 @@
 //! `http.conf`, the MIME table, `storage_ids.conf` and the token-fail file,
 //! read with libfastcommon's INI rules into a typed, validated [`Config`].
 //!
-//! Spec: config-reference.md (all sections), fastdfs-file-id.md §7.
+//! Spec: docs/config-keys.md (all sections), docs/file-id.md §7.
 //! Layout: `ini` syntax (pure), `values` typed values (pure),
 //! `model` the [`Config`] and its rules, `mime`/`mime_builtin` the MIME
 //! tables, `storage_ids` the ID table. [`Config::load`] does the I/O;

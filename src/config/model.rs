@@ -1,5 +1,5 @@
 //! The typed configuration and its construction from a parsed INI document
-//! (config-reference.md §1, §1.1, §2; fastdfs-file-id.md §7 for the ID table).
+//! (docs/config-keys.md §1, §1.1, §2; docs/file-id.md §7 for the ID table).
 //!
 //! Filesystem and resolver access goes through [`Env`], so the rules here
 //! are testable without disk. Deliberate deviations from the module:
@@ -140,7 +140,7 @@ pub struct FailFile {
     pub content_type: String,
 }
 
-/// Anti-steal token settings (module-behaviour.md §4).
+/// Anti-steal token settings (docs/module-behaviour.md §4).
 #[derive(Clone, PartialEq, Eq)]
 pub struct AntiSteal {
     /// Max age of `ts` in seconds (`http.anti_steal.token_ttl`, default 600).

@@ -1,4 +1,4 @@
-//! `storage_ids.conf`: numeric storage IDs → addresses (fastdfs-file-id.md §7).
+//! `storage_ids.conf`: numeric storage IDs → addresses (docs/file-id.md §7).
 //!
 //! Line format: `<id> <group> <host>[,<host2>][:<port>] [rw=<mode>]`.
 //! With two addresses they must be of different types (10.x, 172.16–31.x,

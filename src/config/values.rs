@@ -1,5 +1,5 @@
 //! Typed configuration values: pure parsers for booleans, integers, sizes,
-//! durations, addresses and address ranges (config-reference.md §5, rows
+//! durations, addresses and address ranges (docs/config-keys.md §5, rows
 //! "Booleans", "Integers", "Sizes"; the `tracker_server` row of §1).
 //!
 //! Deliberate deviations from libfastcommon: a boolean that is not one of

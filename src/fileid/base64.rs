@@ -1,4 +1,4 @@
-//! FastDFS's base64 variant, strict (fastdfs-file-id.md §3).
+//! FastDFS's base64 variant, strict (docs/file-id.md §3).
 //!
 //! Alphabet `A-Z a-z 0-9 - _` (RFC 4648 base64url), big-endian 6-bit
 //! groups, no padding. Unlike libfastcommon's decoder, which skips unknown

@@ -1,5 +1,5 @@
 //! Building file IDs the way a storage server names uploads, for tests and
-//! the demo store (fastdfs-file-id.md §2.3, §2.4, §4.2, §10).
+//! the demo store (docs/file-id.md §2.3, §2.4, §4.2, §10).
 
 use std::net::Ipv4Addr;
 

@@ -2,8 +2,8 @@
 //! [`FileId`], the codecs of the encoded name and trunk slot, an encoder for
 //! tests and the demo ([`IdBuilder`]) and the URL-path front end ([`url`]).
 //!
-//! Implements fastdfs-file-id.md (grammar §2, base64 §3, encoded name §4,
-//! trunk slot §6, decoding §8) and module-behaviour.md §2 steps 2.8–2.11 and
+//! Implements docs/file-id.md (grammar §2, base64 §3, encoded name §4,
+//! trunk slot §6, decoding §8) and docs/module-behaviour.md §2 steps 2.8–2.11 and
 //! §5. Deliberate deviations from the C module, answering 404 (its answer)
 //! without decoding garbage or contacting a peer: strict base64
 //! (exact length, alphabet only, canonical last character), file names limited
@@ -35,7 +35,7 @@ pub const NORMAL_REMOTE_LEN: usize = LOGIC_PATH_LEN + ENCODED_NAME_LEN + FORMATT
 /// Remote filename length of a trunk file (10 + 27 + 16 + 7).
 pub const TRUNK_REMOTE_LEN: usize = NORMAL_REMOTE_LEN + TRUNK_INFO_LEN;
 
-/// File type as upstream derives it from the name (fastdfs-file-id.md §2.5).
+/// File type as upstream derives it from the name (docs/file-id.md §2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {
     /// A plain file at `data/HH/HH/<name>`; size and crc32 come from the name.

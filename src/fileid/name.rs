@@ -1,5 +1,5 @@
 //! The binary fields hidden in a FastDFS file name: the 27-char encoded name
-//! (20 bytes, fastdfs-file-id.md §4) and the 16-char trunk slot (12 bytes,
+//! (20 bytes, docs/file-id.md §4) and the 16-char trunk slot (12 bytes,
 //! §6).
 
 use std::fmt;

@@ -1,6 +1,6 @@
 //! From the request path to `(group, remote filename)`: nginx-style URI
-//! normalisation (module-behaviour.md §1 step 3) and the split of
-//! module-behaviour.md §2 step 2.5, with paths that are not FastDFS URLs
+//! normalisation (docs/module-behaviour.md §1 step 3) and the split of
+//! docs/module-behaviour.md §2 step 2.5, with paths that are not FastDFS URLs
 //! answered 404 as nginx's `location ~ /group[0-9]/M0[0-9]` did.
 
 use std::borrow::Cow;

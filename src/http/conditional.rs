@@ -1,4 +1,4 @@
-//! Validators and conditional requests (module-behaviour.md §7, RFC 9110
+//! Validators and conditional requests (docs/module-behaviour.md §7, RFC 9110
 //! §13).
 //!
 //! The module produced no ETag and honoured only a byte-identical
@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn etag_formats() {
-        // fastdfs-file-id.md §9 example 1: crc 0x62616E6B, size 604, ts 1551927392.
+        // docs/file-id.md §9 example 1: crc 0x62616E6B, size 604, ts 1551927392.
         assert_eq!(
             etag_for_id(0x6261_6E6B, 604, 1_551_927_392),
             "\"62616e6b-25c-5c808860\""

@@ -1,5 +1,5 @@
 //! `Content-Disposition: attachment` from the `filename` query parameter
-//! (module-behaviour.md §10, RFC 6266, RFC 8187).
+//! (docs/module-behaviour.md §10, RFC 6266, RFC 8187).
 //!
 //! The module sends `attachment; filename="<decoded value>"` with the raw
 //! bytes and no escaping. Kept: a name of plain, safe ASCII (printable, no

@@ -1,4 +1,4 @@
-//! FLV pseudo-streaming with `?start=&end=` (module-behaviour.md §12),
+//! FLV pseudo-streaming with `?start=&end=` (docs/module-behaviour.md §12),
 //! kept exactly as the module behaves, quirks included.
 //!
 //! Applies only when `flv_support` is on, the request has **no** `Range`
@@ -161,7 +161,7 @@ mod tests {
         );
     }
 
-    // module-behaviour.md §12 [observed] on a 1037-byte file.
+    // docs/module-behaviour.md §12 [observed] on a 1037-byte file.
     #[test]
     fn observed_1037_byte_examples() {
         let s = slice("0", None, 1037).unwrap().unwrap();

@@ -1,5 +1,5 @@
 //! Small pure pieces of HTTP semantics, one module per concern, none of them
-//! doing I/O (module-behaviour.md §3, §7, §10, §11, §12; RFC 9110 §13, §14;
+//! doing I/O (docs/module-behaviour.md §3, §7, §10, §11, §12; RFC 9110 §13, §14;
 //! RFC 6266).
 //!
 //! - [`query`]: libfastcommon's query-string parser (§3).

@@ -1,5 +1,5 @@
 //! `multipart/byteranges` framing for 2..5 ranges, byte for byte as the
-//! module sends it (module-behaviour.md §11.4).
+//! module sends it (docs/module-behaviour.md §11.4).
 //!
 //! Body layout, for each range in request order:
 //! ```text

@@ -1,4 +1,4 @@
-//! One decision for how a file is answered (module-behaviour.md §7,
+//! One decision for how a file is answered (docs/module-behaviour.md §7,
 //! §10–§13; RFC 9110 §13–§15).
 //!
 //! From the size and validators of a representation and the request,
@@ -193,7 +193,7 @@ pub struct Plan<'a> {
     filename: Option<&'a [u8]>,
 }
 
-/// Decides the answer for `rep` (module-behaviour.md §10–§13; the steps in
+/// Decides the answer for `rep` (docs/module-behaviour.md §10–§13; the steps in
 /// the module doc).
 pub fn plan<'a>(rep: &Representation<'a>, ask: &Ask<'a>) -> Plan<'a> {
     let answer = decide(rep, ask);
@@ -236,7 +236,7 @@ fn decide(rep: &Representation<'_>, ask: &Ask<'_>) -> Answer {
 }
 
 /// The 304 decided from the ID's validators before the disk is looked at
-/// (module-behaviour.md §7: normal and trunk files; a file missing here
+/// (docs/module-behaviour.md §7: normal and trunk files; a file missing here
 /// still gets it). Not for `If-None-Match: *`: it asks whether a current
 /// representation exists (RFC 9110 §13.1.2), which only the lookup can
 /// tell. Otherwise the same evaluation as [`plan`]'s first step, so a
@@ -600,7 +600,7 @@ mod tests {
 
     #[test]
     fn empty_file_is_200_with_length_0_and_one_empty_piece() {
-        // module-behaviour.md §10 [observed]: 200, Content-Length: 0.
+        // docs/module-behaviour.md §10 [observed]: 200, Content-Length: 0.
         let e = etag();
         let req = Req::new("", None, &[]);
         let p = plan(&rep(0, &e, false), &req.ask(&no_boundary));

@@ -1,5 +1,5 @@
 //! Query-string parsing exactly like libfastcommon's `http_parse_query`
-//! (module-behaviour.md §3).
+//! (docs/module-behaviour.md §3).
 //!
 //! The caller splits the URL at the first `?` and passes what follows.
 //! Rules:

@@ -1,4 +1,4 @@
-//! The `Range` request header (module-behaviour.md §11, RFC 9110 §14.1–14.4).
+//! The `Range` request header (docs/module-behaviour.md §11, RFC 9110 §14.1–14.4).
 //!
 //! Parsing ([`parse_range`]) needs no file and happens before anything else,
 //! as in the module; resolution ([`ByteRanges::resolve`]) normalises the
@@ -17,7 +17,7 @@
 //! - every range must be satisfiable (no partial acceptance), request order
 //!   kept, overlaps not merged.
 //!
-//! Deliberate corrections (module-behaviour.md §16.2):
+//! Deliberate corrections (docs/module-behaviour.md §16.2):
 //! - `S-E` is always inclusive: `bytes=0-0` is one byte (the module read
 //!   `S-0` as `S-`);
 //! - the unit must be `bytes` (case-insensitive); any other unit makes the
@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(parse_range(b"bytes=\xff-1"), Err(RangeError::Malformed));
     }
 
-    // module-behaviour.md §11 examples on a 1000-byte file.
+    // docs/module-behaviour.md §11 examples on a 1000-byte file.
     #[test]
     fn section_11_examples() {
         assert_eq!(resolve("bytes=0-0", 1000), Ok(vec![0..=0]));

@@ -1,4 +1,4 @@
-//! Async tracker and storage clients (tracker-protocol.md §1 framing and
+//! Async tracker and storage clients (docs/wire-protocol.md §1 framing and
 //! timeouts, §3–§6). Every connect is bounded by `connect_timeout` and every
 //! read or write by `network_timeout`, like the upstream C client.
 
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn failover_classification() {
         for e in [
-            ProtoError::Io(std::io::ErrorKind::ConnectionRefused),
+            ProtoError::Io(std::io::ErrorKind::ConnectionRefused.into()),
             ProtoError::Timeout,
             ProtoError::UnexpectedEof,
             ProtoError::BadHeader,

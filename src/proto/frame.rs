@@ -1,4 +1,4 @@
-//! Packet framing and fixed-width fields (tracker-protocol.md §1, §1.1, §2).
+//! Packet framing and fixed-width fields (docs/wire-protocol.md §1, §1.1, §2).
 //!
 //! Every message is a 10-byte [`Header`] (`pkg_len` i64 BE, `cmd`,
 //! `status`) followed by `pkg_len` body bytes. Bodies use big-endian 8-byte

@@ -1,4 +1,4 @@
-//! The FastDFS tracker/storage wire protocol (tracker-protocol.md, all sections).
+//! The FastDFS tracker/storage wire protocol (docs/wire-protocol.md, all sections).
 //!
 //! - [`frame`]: the 10-byte packet header (§1), command codes (§2), the
 //!   fixed-width field helpers every body uses.
@@ -25,13 +25,14 @@ pub use tracker::{
     FetchReply, GroupStat, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
 };
 
-use http::StatusCode;
+use std::sync::Arc;
 
 /// Why a protocol exchange failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtoError {
-    /// A socket operation failed with this kind (connect refused, reset, …).
-    Io(std::io::ErrorKind),
+    /// A socket operation failed (connect refused, reset, …); the error is
+    /// kept so a log line says what happened.
+    Io(IoError),
     /// Connecting or a single read/write took longer than its timeout.
     Timeout,
     /// The peer answered with this non-zero status (an errno: 2 ENOENT,
@@ -51,28 +52,49 @@ pub enum ProtoError {
     BadRequest(&'static str),
 }
 
-impl ProtoError {
-    /// The HTTP status a request that failed with this error should get when
-    /// the server was acting as a gateway.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProtoError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ProtoError::Status(2) => StatusCode::NOT_FOUND,
-            ProtoError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProtoError::Io(_)
-            | ProtoError::Status(_)
-            | ProtoError::BadHeader
-            | ProtoError::BadBody(_)
-            | ProtoError::UnexpectedEof
-            | ProtoError::NoTracker => StatusCode::BAD_GATEWAY,
-        }
+/// A socket error inside [`ProtoError::Io`]: the [`std::io::Error`] itself,
+/// shared so that [`ProtoError`] stays `Clone`. Two are equal when their
+/// kinds are (the message is for logs).
+#[derive(Debug, Clone)]
+pub struct IoError(Arc<std::io::Error>);
+
+impl IoError {
+    /// The error's kind.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.0.kind()
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind()
+    }
+}
+
+impl Eq for IoError {}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(e: std::io::Error) -> Self {
+        IoError(Arc::new(e))
+    }
+}
+
+impl From<std::io::ErrorKind> for IoError {
+    fn from(kind: std::io::ErrorKind) -> Self {
+        IoError::from(std::io::Error::from(kind))
     }
 }
 
 impl std::fmt::Display for ProtoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProtoError::Io(kind) => write!(f, "fastdfs i/o error: {kind}"),
+            ProtoError::Io(e) => write!(f, "fastdfs i/o error: {e}"),
             ProtoError::Timeout => f.write_str("fastdfs peer timed out"),
             ProtoError::Status(s) => write!(f, "fastdfs peer answered status {s}"),
             ProtoError::BadHeader => f.write_str("malformed fastdfs packet header"),
@@ -84,14 +106,21 @@ impl std::fmt::Display for ProtoError {
     }
 }
 
-impl std::error::Error for ProtoError {}
+impl std::error::Error for ProtoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProtoError::Io(e) => Some(&*e.0),
+            _ => None,
+        }
+    }
+}
 
 impl From<std::io::Error> for ProtoError {
     fn from(e: std::io::Error) -> Self {
         match e.kind() {
             std::io::ErrorKind::UnexpectedEof => ProtoError::UnexpectedEof,
             std::io::ErrorKind::TimedOut => ProtoError::Timeout,
-            kind => ProtoError::Io(kind),
+            _ => ProtoError::Io(IoError::from(e)),
         }
     }
 }
@@ -99,26 +128,6 @@ impl From<std::io::Error> for ProtoError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_mapping() {
-        assert_eq!(ProtoError::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(ProtoError::Status(2).status(), StatusCode::NOT_FOUND);
-        assert_eq!(ProtoError::Status(22).status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            ProtoError::BadRequest("x").status(),
-            StatusCode::BAD_REQUEST
-        );
-        for e in [
-            ProtoError::Io(std::io::ErrorKind::ConnectionRefused),
-            ProtoError::BadHeader,
-            ProtoError::BadBody("x"),
-            ProtoError::UnexpectedEof,
-            ProtoError::NoTracker,
-        ] {
-            assert_eq!(e.status(), StatusCode::BAD_GATEWAY, "{e}");
-        }
-    }
 
     #[test]
     fn io_error_conversion() {
@@ -133,7 +142,10 @@ mod tests {
         );
         assert_eq!(
             ProtoError::from(Error::from(ErrorKind::ConnectionReset)),
-            ProtoError::Io(ErrorKind::ConnectionReset)
+            ProtoError::Io(ErrorKind::ConnectionReset.into())
         );
+        let refused = ProtoError::from(Error::new(ErrorKind::ConnectionRefused, "port 23000"));
+        assert_eq!(refused.to_string(), "fastdfs i/o error: port 23000");
+        assert!(std::error::Error::source(&refused).is_some());
     }
 }

@@ -1,4 +1,4 @@
-//! Storage commands (tracker-protocol.md §6.2): DOWNLOAD_FILE (14) and
+//! Storage commands (docs/wire-protocol.md §6.2): DOWNLOAD_FILE (14) and
 //! QUERY_FILE_INFO (22), pure builders and parsers.
 
 use super::frame::{

@@ -1,5 +1,5 @@
 //! Tracker commands: pure request builders, reply parsers and reply encoders
-//! (tracker-protocol.md §3 parameters, §4 storage-ID table, §5 groups and
+//! (docs/wire-protocol.md §3 parameters, §4 storage-ID table, §5 groups and
 //! storages, §6.1 fetch queries).
 
 use super::frame::{

@@ -1,5 +1,5 @@
-//! What the tracker says about the cluster (module-behaviour.md §9,
-//! tracker-protocol.md §3–§5.3), refreshed in the background.
+//! What the tracker says about the cluster (docs/module-behaviour.md §9,
+//! docs/wire-protocol.md §3–§5.3), refreshed in the background.
 //!
 //! With `load_fdfs_parameters_from_tracker = true`, `storage_sync_file_max_delay`,
 //! `use_storage_id` and the storage-ID table (commands 75 and 69) come from

@@ -1,5 +1,5 @@
 //! What to do with a well-formed file ID that is not on local disk
-//! (module-behaviour.md §8, table "Decision"), as a pure function.
+//! (docs/module-behaviour.md §8, table "Decision"), as a pure function.
 
 use std::net::IpAddr;
 

@@ -1,5 +1,5 @@
 //! Who may be contacted for a file that is not local, and in which order
-//! (module-behaviour.md §16 item 1 and 4; user-voices #1, #7, #9).
+//! (docs/module-behaviour.md §16 item 1 and 4; docs/user-reports.md #1, #7, #9).
 //!
 //! The module proxies to whatever address a file name decodes to, which
 //! makes it an open proxy. Here a decoded source is contacted only when it

@@ -1,4 +1,4 @@
-//! When a file is not local (module-behaviour.md §8, §9): decide between
+//! When a file is not local (docs/module-behaviour.md §8, §9): decide between
 //! 404, the loop guard, a redirect and a proxy, and carry out the last two.
 //!
 //! Beyond the module: only known group members are contacted or redirected

@@ -1,4 +1,4 @@
-//! Peer health for failover (issue "Failover"; user-voices #1, #9): a
+//! Peer health for failover (issue "Failover"; docs/user-reports.md #1, #9): a
 //! circuit breaker per peer so a dead peer is skipped for a while instead
 //! of costing a timeout per request, a smoothed response time to try the
 //! fastest peers first, and the `max_proxy_per_peer` cap.

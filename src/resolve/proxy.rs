@@ -1,4 +1,4 @@
-//! The HTTP proxy to a peer (module-behaviour.md §8.2, with its
+//! The HTTP proxy to a peer (docs/module-behaviour.md §8.2, with its
 //! replacement notes): the pieces shared with [`super::upstream`] (which
 //! speaks to plain-HTTP peers) and the pooled client for HTTPS peers. Only the
 //! headers that matter forwarded (Range, If-*, the anti-steal bypass
@@ -455,7 +455,7 @@ impl HttpProxy {
                     Failure::Unreachable
                 };
                 tracing::warn!(
-                    "peer {}://{peer}: {e} ({:?})",
+                    "peer {}://{peer}: {e} ({})",
                     transport.scheme(),
                     source_text(&e)
                 );

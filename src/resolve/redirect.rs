@@ -1,4 +1,4 @@
-//! The 302 target (module-behaviour.md §8.1), with the intended
+//! The 302 target (docs/module-behaviour.md §8.1), with the intended
 //! corrections: a clean response (`Content-Length: 0`), IPv6 in brackets,
 //! configurable scheme/port, no 256-byte truncation.
 

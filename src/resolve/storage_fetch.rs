@@ -1,5 +1,5 @@
 //! Serving a non-local file over the FastDFS storage protocol
-//! (`proxy_via = storage`; module-behaviour.md §8.3, tracker-protocol.md
+//! (`proxy_via = storage`; docs/module-behaviour.md §8.3, docs/wire-protocol.md
 //! §6.2): QUERY_FILE_INFO gives the size (and answers HEAD), DOWNLOAD_FILE
 //! with offset/length streams the bytes, one download per range. So a file
 //! can be served while the source's HTTP server is down.
@@ -381,7 +381,9 @@ mod tests {
         assert_eq!(failure(&ProtoError::Status(2)), Failure::NotHere);
         assert_eq!(failure(&ProtoError::Status(22)), Failure::Unreachable);
         assert_eq!(
-            failure(&ProtoError::Io(std::io::ErrorKind::ConnectionRefused)),
+            failure(&ProtoError::Io(
+                std::io::ErrorKind::ConnectionRefused.into()
+            )),
             Failure::Unreachable
         );
     }

@@ -1,4 +1,4 @@
-//! The plain-HTTP client of the proxy (module-behaviour.md §8.2): HTTP/1.1
+//! The plain-HTTP client of the proxy (docs/module-behaviour.md §8.2): HTTP/1.1
 //! to group peers over pooled keep-alive connections, the relayed body
 //! read in the task that sends it on to the client.
 //!

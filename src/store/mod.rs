@@ -1,6 +1,6 @@
 //! Finding a file on local disk: a plain file under
 //! `<store_path>/data/HH/HH/`, or a slot inside a trunk file
-//! (fastdfs-file-id.md §5, §6; module-behaviour.md §6.1).
+//! (docs/file-id.md §5, §6; docs/module-behaviour.md §6.1).
 //!
 //! Lookups never serve something that is not the file the ID names: a local
 //! copy whose size differs from the size in the ID (a partial sync), a

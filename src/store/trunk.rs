@@ -1,5 +1,5 @@
 //! Trunk slots: small files packed into `data/HH/HH/<trunk id, 6 digits>`
-//! (fastdfs-file-id.md §6). The 24-byte slot header is rebuilt from the ID
+//! (docs/file-id.md §6). The 24-byte slot header is rebuilt from the ID
 //! and compared byte for byte, as upstream `trunk_file_do_lstat_func_ex`
 //! does; any difference means the slot was freed or reused.
 

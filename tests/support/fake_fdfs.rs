@@ -1,5 +1,5 @@
 //! A fake FastDFS tracker and storage for integration tests, speaking the
-//! real framing (tracker-protocol.md §1) on loopback sockets.
+//! real framing (docs/wire-protocol.md §1) on loopback sockets.
 //!
 //! Include from a test file with
 //! `#[path = "support/fake_fdfs.rs"] mod fake_fdfs;`. Each fake runs on a

@@ -3,6 +3,7 @@
 //! small raw HTTP/1.1 client so tests compare bytes on the wire.
 #![allow(dead_code)]
 
+pub mod fake_http;
 pub mod test_ca;
 
 use std::collections::HashMap;

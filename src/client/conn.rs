@@ -142,11 +142,6 @@ impl Reader {
         }
     }
 
-    /// The peer this body comes from.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.conn.as_ref().map(|c| c.peer)
-    }
-
     /// The next piece of body from the buffer, by the framing.
     fn take(&mut self) -> Result<Next, BodyFault> {
         match &mut self.delimit {

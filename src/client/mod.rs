@@ -20,6 +20,7 @@ pub mod pool;
 pub mod relay;
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -142,14 +143,16 @@ enum Held {
     Streaming {
         /// The body on its connection.
         reader: Box<Reader>,
+        /// Where it comes from (named when it is aborted).
+        peer: SocketAddr,
         /// `network_timeout`.
         idle: Duration,
     },
 }
 
 impl Answer {
-    /// The client's response (as [`proxy::relay`] for HTTPS peers): status, relayed
-    /// headers, our `Server`, the body. `permit` is released when the
+    /// The client's response (as [`proxy::relay`] for HTTPS peers):
+    /// status, relayed headers, our `Server`, the body. `permit` is released when the
     /// peer's body has been read whole (at once when it came with the head).
     pub fn relay(self, permit: Option<OwnedSemaphorePermit>) -> Response<Body> {
         let mut headers = proxy::response_headers(&self.headers);
@@ -157,10 +160,9 @@ impl Answer {
         let body = match self.body {
             Held::Whole(b) if b.is_empty() => body::empty(),
             Held::Whole(b) => body::full(b),
-            Held::Streaming { reader, idle } => match reader.peer() {
-                Some(peer) => body::stream(Relay::new(*reader, peer, idle, permit)),
-                None => body::empty(),
-            },
+            Held::Streaming { reader, peer, idle } => {
+                body::stream(Relay::new(*reader, peer, idle, permit))
+            }
         };
         let mut r = Response::new(body);
         *r.status_mut() = self.status;

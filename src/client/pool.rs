@@ -178,6 +178,7 @@ impl Pool {
                     delimit,
                     head.reusable,
                 )),
+                peer,
                 idle: limits.network,
             },
         }

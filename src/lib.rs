@@ -7,6 +7,9 @@
 //!   `mime.types`, `storage_ids.conf`) read with libfastcommon's INI rules.
 //! - [`server`]: listeners, connections, graceful shutdown; [`h1`]: plain
 //!   HTTP/1.1 connections served without hyper (`sendfile`, `writev`).
+//! - [`wire`]: the HTTP/1.1 codec both roles share (framing, heads,
+//!   chunked, `Connection` tokens); [`client`]: the plain-HTTP peer client
+//!   (pool, exchange, relayed body).
 //! - [`handler`]: the request path, top to bottom, in the module's order.
 //! - [`fileid`]: pure URL → [`fileid::FileId`] parsing, the encoded-name
 //!   codec and an encoder for tests and the demo.
@@ -35,6 +38,7 @@ pub mod admin;
 pub mod antisteal;
 pub mod body;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod demo;
 pub mod fileid;
@@ -56,3 +60,4 @@ pub mod signals;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod wire;

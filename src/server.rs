@@ -195,13 +195,33 @@ fn out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23) | Some(24)) // ENFILE, EMFILE
 }
 
-/// The answer to a connection shed for lack of descriptors.
-const SHED_503: &str = concat!(
-    "HTTP/1.1 503 Service Unavailable\r\nServer: fdfs-httpd/",
-    env!("CARGO_PKG_VERSION"),
-    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n",
-    "Retry-After: 1\r\nConnection: close\r\n\r\n503 Service Unavailable\n"
-);
+/// The answer to a connection shed for lack of descriptors: the shared
+/// 503 with `Retry-After: 1`, encoded as the h1 path encodes every head
+/// (`Connection: close`).
+#[cold]
+async fn shed_503() -> Vec<u8> {
+    use http_body_util::BodyExt;
+    let mut r = crate::response::error(http::StatusCode::SERVICE_UNAVAILABLE);
+    r.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    let (mut parts, body) = r.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(256);
+    let x = crate::wire::response::Exchange {
+        head: false,
+        http10: false,
+        keep_alive: false,
+    };
+    crate::wire::response::encode(&mut out, &mut parts, Some(body.len() as u64), x);
+    out.extend_from_slice(&body);
+    out
+}
 
 /// Out of descriptors: frees the reserve, accepts one waiting connection,
 /// answers it 503 (plain listeners; TLS ones are just closed) and closes
@@ -216,7 +236,7 @@ async fn shed(l: &TcpListener, kind: Kind, reserve: &Reserve) -> bool {
         if kind == Kind::Http {
             let mut sink = [0u8; 4096];
             let _ = tcp.try_read(&mut sink);
-            let _ = tcp.try_write(SHED_503.as_bytes());
+            let _ = tcp.try_write(&shed_503().await);
         }
         drop(tcp);
     }

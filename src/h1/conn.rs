@@ -18,11 +18,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 
-use super::request::{self, Handoff};
-use super::response::{self, Exchange};
 use super::send;
 use crate::handler::ConnInfo;
 use crate::state::App;
+use crate::wire::request::{self, Handoff};
+use crate::wire::response::{self, Exchange};
 
 /// Initial read buffer (like nginx's 1 KiB `client_header_buffer_size`; a
 /// request head is usually a few hundred bytes, a larger one grows it).

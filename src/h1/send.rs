@@ -15,13 +15,13 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use http_body::Body as _;
-use rustix::net::SendFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::response::Framing;
 use crate::body::{Body, FileBody, Segment};
 use crate::config::ReadStrategy;
+pub use crate::wire::io::send_all;
+use crate::wire::Framing;
 
 /// File ranges up to this size are read into the response buffer and sent
 /// with the head in one `send`; larger ones use `sendfile`. Measured on
@@ -81,7 +81,7 @@ pub async fn response(
 ) -> Result<u64, SendError> {
     let out = &mut bufs.out;
     let sent = match (framing, body) {
-        (Framing::None, _) | (_, Body::Empty) => 0,
+        (Framing::Empty, _) | (_, Body::Empty) => 0,
         (_, Body::Full(b)) => {
             gather(tcp, out, &b).await?;
             b.len() as u64
@@ -324,24 +324,4 @@ async fn stream(
         out.extend_from_slice(b"0\r\n\r\n");
     }
     Ok(sent)
-}
-
-/// Sends all of `buf`, waiting for the socket as needed.
-pub async fn send_all(tcp: &TcpStream, mut buf: &[u8], more: bool) -> io::Result<()> {
-    let flags = if more {
-        SendFlags::NOSIGNAL | SendFlags::MORE
-    } else {
-        SendFlags::NOSIGNAL
-    };
-    while !buf.is_empty() {
-        match tcp.try_io(Interest::WRITABLE, || {
-            rustix::net::send(tcp, buf, flags).map_err(io::Error::from)
-        }) {
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => tcp.writable().await?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@
 //! Beyond the module: only known group members are contacted or redirected
 //! to ([`members`]); when the source fails, the group's other live peers are
 //! tried, fastest first, behind a circuit breaker ([`peers`]); the proxy is
-//! HTTP/1.1 ([`upstream`] to plain-HTTP peers, [`proxy`] to HTTPS ones)
+//! HTTP/1.1 ([`crate::client`] to plain-HTTP peers, [`proxy`] to HTTPS ones)
 //! and/or the FastDFS storage protocol
 //! ([`storage_fetch`]), in `proxy_via` order; tracker parameters and the
 //! group's storage list are refreshed in the background ([`cluster`]).
@@ -16,7 +16,6 @@ pub mod peers;
 pub mod proxy;
 pub mod redirect;
 pub mod storage_fetch;
-pub mod upstream;
 
 pub use decision::{decide, Decision, Facts};
 
@@ -155,7 +154,7 @@ pub struct Lag {
     /// Pooled HTTPS client to peers.
     pub http: proxy::HttpProxy,
     /// Pooled plain-HTTP connections to peers.
-    pub upstream: std::sync::Arc<upstream::Pool>,
+    pub upstream: std::sync::Arc<crate::client::Pool>,
 }
 
 /// A well-formed request for a file that is not on local disk.
@@ -496,10 +495,12 @@ async fn via_http(
             || (status == StatusCode::BAD_REQUEST && c.role == Role::Peer)
     };
     if let proxy::Transport::Http = transport {
-        let limits = upstream::Limits {
+        let limits = crate::client::Limits {
             connect: cfg.connect_timeout,
             network: cfg.network_timeout,
-            max_idle: cfg.max_proxy_per_peer.unwrap_or(upstream::DEFAULT_MAX_IDLE),
+            max_idle: cfg
+                .max_proxy_per_peer
+                .unwrap_or(crate::client::DEFAULT_MAX_IDLE),
         };
         let answer = app
             .lag
@@ -529,7 +530,7 @@ async fn via_http(
     if not_here(resp.status()) {
         return Err(Failure::NotHere);
     }
-    Ok(proxy::relay(resp, cfg.network_timeout, permit.take()))
+    Ok(proxy::relay(resp, peer, cfg.network_timeout, permit.take()))
 }
 
 async fn via_storage(

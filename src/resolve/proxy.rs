@@ -1,5 +1,5 @@
 //! The HTTP proxy to a peer (docs/module-behaviour.md §8.2, with its
-//! replacement notes): the pieces shared with [`super::upstream`] (which
+//! replacement notes): the pieces shared with [`crate::client`] (which
 //! speaks to plain-HTTP peers) and the pooled client for HTTPS peers. Only the
 //! headers that matter forwarded (Range, If-*, the anti-steal bypass
 //! header; `Host` set to the peer), hop-by-hop headers stripped both ways,
@@ -21,7 +21,6 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, SERVER};
 use http::Uri;
 use http::{HeaderMap, Method, Request, Response};
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::rt::{Read, ReadBufCursor, Write};
@@ -32,13 +31,14 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Sleep;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::Failure;
-use crate::body::{Body, BodyError};
+use crate::body::Body;
+use crate::client::relay::Relay;
 use crate::response::SERVER_NAME;
+use crate::wire;
 
 /// How long an idle pooled connection to a peer is kept.
 const POOL_IDLE: Duration = Duration::from_secs(30);
@@ -102,25 +102,21 @@ pub fn request_headers(
 /// (ours are sent) and nginx internals (`X-Accel-*`, `X-Pad`), as the
 /// module drops them.
 pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
-    let named: Vec<String> = upstream
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
+    // Field names listed in `Connection` (RFC 9110 §7.6.1), compared
+    // case-insensitively with the (lower-case) names of the map.
+    let connection = upstream.get_all(CONNECTION);
+    let named = |n: &str| {
+        connection
+            .iter()
+            .any(|v| wire::tokens(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(n.as_bytes())))
+    };
     let mut out = HeaderMap::with_capacity(upstream.len());
     for (name, v) in upstream {
         if DROPPED.contains(name) {
             continue;
         }
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || named.iter().any(|t| t == n)
-            || n == "x-pad"
-            || n.starts_with("x-accel-")
-        {
+        if HOP_BY_HOP.contains(&n) || named(n) || n == "x-pad" || n.starts_with("x-accel-") {
             continue;
         }
         out.append(name.clone(), v.clone());
@@ -489,105 +485,23 @@ fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The client's response from the peer's: status and relayed headers, our
-/// `Server`, the body streamed with an idle limit; `permit` is released
-/// when the body ends.
+/// `Server`, the body relayed with an idle limit
+/// ([`crate::client::relay::Relay`], the same as for plain peers);
+/// `permit` is released when the body ends.
 pub fn relay(
     upstream: Response<Incoming>,
+    peer: SocketAddr,
     idle: Duration,
     permit: Option<OwnedSemaphorePermit>,
 ) -> Response<Body> {
     let (parts, body) = upstream.into_parts();
     let mut headers = response_headers(&parts.headers);
     headers.insert(SERVER, SERVER_NAME);
-    let body = Relay {
-        inner: body,
-        idle,
-        timer: None,
-        armed: false,
-        _permit: permit,
-    };
+    let body = Relay::new(body, peer, idle, permit);
     let mut r = Response::new(crate::body::stream(body));
     *r.status_mut() = parts.status;
     *r.headers_mut() = headers;
     r
-}
-
-/// A peer's body with an idle limit between frames.
-struct Relay {
-    inner: Incoming,
-    idle: Duration,
-    /// Armed at the first `Pending` after a frame (most small bodies never
-    /// wait, so no timer is registered for them).
-    timer: Option<Pin<Box<Sleep>>>,
-    armed: bool,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-/// The peer stopped sending for longer than `network_timeout`.
-#[derive(Debug)]
-struct Stalled;
-
-impl std::fmt::Display for Stalled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("peer body stalled longer than network_timeout")
-    }
-}
-
-impl std::error::Error for Stalled {}
-
-impl Relay {
-    fn stall_timer(&mut self) -> Pin<&mut Sleep> {
-        if !self.armed {
-            self.armed = true;
-            let deadline = tokio::time::Instant::now() + self.idle;
-            match &mut self.timer {
-                Some(t) => t.as_mut().reset(deadline),
-                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-        }
-        let idle = self.idle;
-        self.timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)))
-            .as_mut()
-    }
-}
-
-impl HttpBody for Relay {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(f))) => {
-                this.armed = false;
-                Poll::Ready(Some(Ok(f)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                tracing::error!("aborting proxied response: peer body failed: {e}");
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.stall_timer().poll(cx) {
-                Poll::Ready(()) => {
-                    tracing::error!("aborting proxied response: {Stalled}");
-                    Poll::Ready(Some(Err(Box::new(Stalled))))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 #[cfg(test)]

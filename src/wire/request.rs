@@ -1,6 +1,8 @@
-//! Request heads, parsed without I/O: the bytes read so far either hold a
-//! complete head this path serves, need more bytes, or hold something it
-//! leaves to hyper (RFC 9112 §2–§9).
+//! Request heads, both roles, without I/O (RFC 9112 §2–§3, §9).
+//!
+//! Server role ([`take`]): the bytes read so far either hold a complete
+//! head the plain path serves, need more bytes, or hold something it
+//! leaves to hyper. Client role ([`encode`]): the head sent to a peer.
 //!
 //! Only what a FastDFS download is made of is accepted: a request line and
 //! header fields, with no body. Anything else — malformed input, a request
@@ -12,6 +14,8 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, Uri, Version};
+
+use super::lists;
 
 /// Most header fields read by this path (hyper's own limit is 100; a
 /// request with more is handed to it).
@@ -132,17 +136,43 @@ fn parse(bytes: &Bytes) -> Result<Option<(Head, usize)>, Handoff> {
     )))
 }
 
-/// Whether a comma-separated `Connection` value lists `token`.
-pub fn lists(value: &HeaderValue, token: &str) -> bool {
-    value
-        .as_bytes()
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+/// Why a request head cannot be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The target is empty or holds bytes a request-target cannot carry
+    /// (RFC 9112 §3.2: visible ASCII only).
+    Target,
 }
 
-/// Whether the `Connection` fields of `headers` list `token`.
-pub fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| lists(v, token))
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeError::Target => f.write_str("request target not sendable"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Client role: the request head sent to a peer, `GET`/`HEAD`,
+/// origin-form `target` (RFC 9112 §3.2.1), then `fields` (which carry
+/// `Host`), in one buffer.
+pub fn encode(head: bool, target: &str, fields: &HeaderMap) -> Result<Vec<u8>, EncodeError> {
+    if target.is_empty() || !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(EncodeError::Target);
+    }
+    let mut out = Vec::with_capacity(64 + target.len() + fields.len() * 48);
+    out.extend_from_slice(if head { b"HEAD " } else { b"GET " });
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in fields {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -276,5 +306,29 @@ mod tests {
         assert_eq!(h.request.uri().path(), "/group1/M00/00/00/a.jpg");
         let h = head(b"OPTIONS * HTTP/1.1\r\n\r\n");
         assert_eq!(h.request.method(), Method::OPTIONS);
+    }
+
+    #[test]
+    fn client_heads_are_origin_form_in_one_buffer() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::RANGE, HeaderValue::from_static("bytes=0-1"));
+        h.insert(
+            http::header::HOST,
+            HeaderValue::from_static("127.0.0.2:8080"),
+        );
+        let r = encode(false, "/g/M00/x.txt?redirect=1", &h).unwrap();
+        assert_eq!(
+            r,
+            b"GET /g/M00/x.txt?redirect=1 HTTP/1.1\r\nrange: bytes=0-1\r\nhost: 127.0.0.2:8080\r\n\r\n"
+        );
+        assert!(encode(true, "/x", &HeaderMap::new())
+            .unwrap()
+            .starts_with(b"HEAD /x HTTP/1.1\r\n"));
+        for bad in ["", "/a b", "/a\r\nX: y", "/\u{e9}", "/a\x7f"] {
+            assert!(
+                matches!(encode(false, bad, &h), Err(EncodeError::Target)),
+                "{bad:?}"
+            );
+        }
     }
 }

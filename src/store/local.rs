@@ -10,7 +10,6 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use super::cache::OpenFileCache;
-use super::trunk;
 use crate::fileid::{FileId, FileKind};
 
 /// A file found on local disk, ready to be served.
@@ -96,15 +95,6 @@ pub(super) fn classify(e: io::Error) -> Result<Lookup, StoreError> {
         io::ErrorKind::PermissionDenied => Err(StoreError::Forbidden(e)),
         _ if e.raw_os_error() == Some(20) => Ok(Lookup::Missing(Miss::NotFound)), // ENOTDIR
         _ => Err(StoreError::Io(e)),
-    }
-}
-
-/// Looks `id` up under `store_path` (the `store_pathN` its `Mxx` names).
-pub fn lookup(id: &FileId, store_path: &Path, cache: &OpenFileCache) -> Result<Lookup, StoreError> {
-    let data = under(store_path, "data", 64);
-    match id.kind() {
-        FileKind::Trunk(slot) => trunk::lookup(id, slot, &data, cache),
-        _ => lookup_plain(id, &data, cache),
     }
 }
 

@@ -179,7 +179,7 @@ fn token(cli: &Cli, file_id: &str, ttl: Option<u64>) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let now = crate::handler::unix_now();
+    let now = crate::clock::unix_now();
     // A token is valid while now - ts <= token_ttl: shift ts so it lasts `ttl`.
     let ttl = ttl.unwrap_or(policy.token_ttl) as i64;
     let ts = now + ttl - policy.token_ttl as i64;

@@ -105,7 +105,7 @@ pub fn main(listen: &[SocketAddr]) -> ExitCode {
         }
     };
     let store = tmp.path().join("store");
-    let now = crate::handler::unix_now();
+    let now = crate::clock::unix_now();
     let (ids, lag) = match lay_out(&store, now) {
         Ok(x) => x,
         Err(e) => {

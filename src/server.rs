@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::handler::ConnInfo;
+use crate::service::ConnInfo;
 use crate::state::App;
 
 /// What a listener speaks.
@@ -241,6 +241,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let cfg = app.state().config.clone();
     let ops = crate::admin::Ops::start(&app)?;
+    crate::resolve::cluster::spawn_refresher(&app);
     let shared = Arc::new(Shared {
         app: app.clone(),
         graceful: GracefulShutdown::new(),
@@ -520,7 +521,7 @@ fn service(
     service_fn(move |req| {
         let (app, act) = (app.clone(), activity.clone());
         async move {
-            Ok::<_, std::convert::Infallible>(crate::access_log::serve(app, info, req, &act).await)
+            Ok::<_, std::convert::Infallible>(crate::service::serve(app, info, req, &act).await)
         }
     })
 }

@@ -6,29 +6,20 @@
 //! (or the client went away), so the byte count is what was sent. Files are
 //! opened for append and reopened on SIGUSR1 (logrotate's habit).
 //!
-//! [`serve`] wraps every request: client address, rate limit, the handler,
-//! then the log line and metrics when the body ends.
+//! This module formats and writes lines; [`crate::service`] gathers them
+//! around every request.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{REFERER, USER_AGENT};
-use http::{Request, Response, Version};
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use http::Version;
 
-use crate::body::{Body, BodyError};
 use crate::config::{AccessLog, AccessLogFormat, Config};
-use crate::handler::{self, ConnInfo};
-use crate::limits::{self, Activity, InFlight};
-use crate::state::App;
 
 /// One request as logged.
 #[derive(Debug, Clone)]
@@ -280,184 +271,6 @@ impl AccessLogger {
             }
         }
         Ok(())
-    }
-}
-
-/// Serves one request on a connection through hyper: [`answer`], with the
-/// body wrapped so the request is logged and counted when it ends.
-pub async fn serve<B>(
-    app: Arc<App>,
-    conn: ConnInfo,
-    req: Request<B>,
-    activity: &Arc<Activity>,
-) -> Response<Body> {
-    let (resp, finish) = answer(app, conn, req, Some(activity)).await;
-    let (parts, body) = resp.into_parts();
-    let observed = Observed {
-        inner: body,
-        done: Some(finish),
-    };
-    Response::from_parts(parts, crate::body::stream(observed))
-}
-
-/// Answers one request: resolves the client address, applies the rate
-/// limit and runs [`handler::handle_in`]. The request is logged and
-/// counted when the returned [`Finish`] is dropped, after the body was
-/// sent (the caller adds the bytes it sent). `activity`: the connection's
-/// in-flight tracking, for connections whose idle timeout needs it.
-pub async fn answer<B>(
-    app: Arc<App>,
-    conn: ConnInfo,
-    req: Request<B>,
-    activity: Option<&Arc<Activity>>,
-) -> (Response<Body>, Finish) {
-    let start = Instant::now();
-    let in_flight = activity.map(Activity::begin);
-    let state = app.state();
-    let client = limits::client_ip(conn.peer.ip(), req.headers(), &state.config.trusted_proxies);
-    // The line's text is only gathered when a line is written.
-    let logging = state.access_log.enabled();
-    let header = |n| {
-        req.headers()
-            .get(n)
-            .filter(|_| logging)
-            .map(|v: &http::HeaderValue| v.as_bytes().to_vec())
-    };
-    let mut entry = Entry {
-        client,
-        time: if logging { handler::unix_now() } else { 0 },
-        method: if logging {
-            req.method().as_str().to_owned()
-        } else {
-            String::new()
-        },
-        target: if logging {
-            req.uri()
-                .path_and_query()
-                .map_or_else(|| req.uri().to_string(), |p| p.as_str().to_owned())
-        } else {
-            String::new()
-        },
-        protocol: protocol(req.version()),
-        status: 0,
-        bytes: 0,
-        referer: header(REFERER),
-        user_agent: header(USER_AGENT),
-        request_time: Duration::ZERO,
-        served: String::new(),
-    };
-    let limited = state.limiter.as_ref().and_then(|l| l.check(client).err());
-    let (kind, resp) = match limited {
-        Some(wait) => {
-            tracing::warn!("{client}: rate limited");
-            if logging {
-                entry.served = "rate_limited".to_owned();
-            }
-            ("rate_limited", limits::too_many_requests(wait))
-        }
-        None => {
-            let (o, r) = handler::handle_in(&app, state, conn, &handler::without_body(req)).await;
-            if logging {
-                entry.served = o.label();
-            }
-            (o.kind(), r)
-        }
-    };
-    entry.status = resp.status().as_u16();
-    let finish = Finish {
-        app,
-        entry,
-        start,
-        kind,
-        _in_flight: in_flight,
-    };
-    (resp, finish)
-}
-
-/// A request's log line and metrics, recorded when dropped (after its
-/// body ended or was aborted).
-pub struct Finish {
-    app: Arc<App>,
-    entry: Entry,
-    start: Instant,
-    /// Metrics label (`Outcome::kind`).
-    kind: &'static str,
-    _in_flight: Option<InFlight>,
-}
-
-impl Finish {
-    /// Counts `n` more body bytes sent.
-    pub fn add_bytes(&mut self, n: u64) {
-        self.entry.bytes = self.entry.bytes.saturating_add(n);
-    }
-}
-
-impl Drop for Finish {
-    fn drop(&mut self) {
-        self.entry.request_time = self.start.elapsed();
-        self.app.metrics.record_request(
-            self.kind,
-            self.entry.status,
-            self.entry.bytes,
-            self.entry.request_time,
-        );
-        let state = self.app.state();
-        if state.access_log.enabled() {
-            state.access_log.write(&self.entry);
-        }
-    }
-}
-
-/// A response body that counts the bytes it yields and records the
-/// request once it ends or is dropped.
-struct Observed {
-    inner: Body,
-    done: Option<Finish>,
-}
-
-impl Observed {
-    fn finish(&mut self) {
-        drop(self.done.take());
-    }
-}
-
-impl Drop for Observed {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
-impl HttpBody for Observed {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_frame(cx);
-        match &r {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(d), Some(done)) = (frame.data_ref(), this.done.as_mut()) {
-                    done.add_bytes(d.len() as u64);
-                }
-                if this.inner.is_end_stream() {
-                    this.finish();
-                }
-            }
-            Poll::Ready(_) => this.finish(),
-            Poll::Pending => {}
-        }
-        r
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

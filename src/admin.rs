@@ -28,38 +28,27 @@ use crate::config::{AccessLog, Config, ResponseMode};
 use crate::response::{self, SERVER_NAME};
 use crate::state::{App, State};
 
-/// The operational tasks of a running server: the admin listener, log
-/// reopening on SIGUSR1, and systemd notification. Started by
+/// The admin listener of a running server. Started by
 /// [`crate::server::run`] once the listeners are bound; dropping it stops
-/// the tasks.
+/// the listener.
 #[derive(Debug)]
-pub struct Ops {
-    admin: Option<JoinHandle<()>>,
-    usr1: JoinHandle<()>,
+pub struct Admin {
+    /// The serving task, `None` without `admin_listen`.
+    task: Option<JoinHandle<()>>,
 }
 
-impl Ops {
-    /// Binds `admin_listen`, installs the SIGUSR1 handler and tells systemd
-    /// the server is ready.
+impl Admin {
+    /// Binds `admin_listen` (when configured) and serves it.
     pub fn start(app: &Arc<App>) -> io::Result<Self> {
-        let admin = spawn(app)?;
-        let usr1 = tokio::spawn(crate::signals::reopen_logs_on_usr1(app.clone()));
-        crate::sdnotify::ready();
-        Ok(Ops { admin, usr1 })
-    }
-
-    /// Tells systemd that shutdown started.
-    pub fn stopping(&self) {
-        crate::sdnotify::stopping();
+        Ok(Admin { task: spawn(app)? })
     }
 }
 
-impl Drop for Ops {
+impl Drop for Admin {
     fn drop(&mut self) {
-        if let Some(a) = &self.admin {
+        if let Some(a) = &self.task {
             a.abort();
         }
-        self.usr1.abort();
     }
 }
 
@@ -69,7 +58,7 @@ pub fn spawn(app: &Arc<App>) -> io::Result<Option<JoinHandle<()>>> {
     let Some(addr) = app.state().config.admin_listen else {
         return Ok(None);
     };
-    let listener = crate::server::bind(addr).map_err(|e| {
+    let listener = crate::net::bind(addr).map_err(|e| {
         tracing::error!("cannot listen on admin_listen {addr}: {e}");
         e
     })?;

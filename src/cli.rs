@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::reload::{Prepared, Source};
+use crate::process::{self, reload::Source};
 
 /// fdfs-httpd: serves FastDFS files over HTTP from this storage node.
 #[derive(Debug, Parser)]
@@ -89,61 +89,7 @@ pub fn main() -> ExitCode {
     let mut config = loaded.config;
     source.apply(&mut config);
     crate::logging::init(config.log_level, config.log_filename.as_deref());
-    serve_reloadable(config, source)
-}
-
-/// Binds the configured listeners and serves until SIGTERM/SIGINT. SIGHUP
-/// reloads from the main file `config` was read from, keeping its
-/// listeners as they are.
-pub fn serve_until_signal(config: Config) -> ExitCode {
-    let source = Source {
-        path: config.files.first().cloned().unwrap_or_default(),
-        listen: config.listen.clone(),
-    };
-    serve_reloadable(config, source)
-}
-
-/// Binds the configured listeners and serves until SIGTERM/SIGINT;
-/// SIGHUP (and file changes with `watch_config`) reload from `source`.
-pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
-    // One worker: a current-thread runtime (no work-stealing queues or
-    // cross-thread wake-ups), like one nginx worker process.
-    let mut rt = match config.worker_threads {
-        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let rt = match rt.enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    rt.block_on(async move {
-        let prepared = match Prepared::new(config, source) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("{e}");
-                return ExitCode::from(1);
-            }
-        };
-        if let Err(e) = crate::signals::hangups(prepared.reloader.clone()) {
-            tracing::warn!("SIGHUP reload unavailable: {e}");
-        }
-        match prepared.run(crate::signals::shutdown()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!("server error: {e}");
-                ExitCode::from(1)
-            }
-        }
-    })
+    process::serve_reloadable(config, source)
 }
 
 fn token(cli: &Cli, file_id: &str, ttl: Option<u64>) -> ExitCode {
@@ -179,7 +125,7 @@ fn token(cli: &Cli, file_id: &str, ttl: Option<u64>) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let now = crate::handler::unix_now();
+    let now = crate::clock::unix_now();
     // A token is valid while now - ts <= token_ttl: shift ts so it lasts `ttl`.
     let ttl = ttl.unwrap_or(policy.token_ttl) as i64;
     let ts = now + ttl - policy.token_ttl as i64;

@@ -105,7 +105,7 @@ pub fn main(listen: &[SocketAddr]) -> ExitCode {
         }
     };
     let store = tmp.path().join("store");
-    let now = crate::handler::unix_now();
+    let now = crate::clock::unix_now();
     let (ids, lag) = match lay_out(&store, now) {
         Ok(x) => x,
         Err(e) => {
@@ -158,7 +158,7 @@ pub fn main(listen: &[SocketAddr]) -> ExitCode {
     println!("  curl -i '{base}/{}?filename=report.txt'", ids[0]);
     println!("  curl -i {base}/{lag}     # not stored here yet: 302 to its source 127.0.0.2");
     println!("Ctrl-C stops the server and removes the store.");
-    let code = crate::cli::serve_until_signal(config);
+    let code = crate::process::serve_until_signal(config);
     drop(tmp);
     code
 }

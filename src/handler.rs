@@ -3,9 +3,7 @@
 //! anti-steal token, store index, early 304, local lookup, then the
 //! not-local rules.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{
     HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, HOST, LAST_MODIFIED, RANGE, SERVER,
@@ -14,18 +12,21 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
 use crate::body::{self, Body, FileBody, Segment};
+use crate::clock::{micros_now, unix_now};
 use crate::config::{AntiSteal, Config, GroupConfig};
 use crate::fileid::url::{is_conventional_group, normalize_path, split_target};
-use crate::fileid::{FileId, FileKind};
+use crate::fileid::FileId;
 use crate::http::conditional;
 use crate::http::plan;
 use crate::http::query::Query;
 use crate::http::range::{self, ByteRanges};
+use crate::outcome::Outcome;
 use crate::resolve;
 use crate::response::{self, SERVER_NAME};
 use crate::serve::{self, Ask, Entity};
 use crate::state::{App, State};
 use crate::store::{self, Lookup};
+use crate::validators::id_validators;
 
 /// Longest accepted path: FastDFS IDs are far shorter; the module's limit.
 const MAX_PATH: usize = 510;
@@ -33,93 +34,13 @@ const MAX_PATH: usize = 510;
 /// `?filename=` values, docs/user-reports.md #34).
 const MAX_QUERY: usize = 8192;
 
-/// Addresses of the connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    /// Local (listening) address: its port is used for redirects.
-    pub local: SocketAddr,
-    /// Client address.
-    pub peer: SocketAddr,
-}
-
-/// How a request was answered (access log `served` field and metrics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Served from local disk (200/206/304/416...).
-    Local,
-    /// Answered 304 from the ID's validators before touching the disk.
-    NotModified,
-    /// Proxied from this peer.
-    Proxy(IpAddr),
-    /// Redirected (302).
-    Redirect,
-    /// 404 after the not-local rules.
-    NotFound,
-    /// Anti-steal token check failed.
-    TokenFail,
-    /// Refused before lookup (bad URL, bad Range, bad method, loop guard...).
-    Refused,
-    /// Local I/O error.
-    Error,
-}
-
-impl Outcome {
-    /// Metrics label: [`Outcome::label`] without the peer.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Outcome::Local => "local",
-            Outcome::NotModified => "not_modified",
-            Outcome::Proxy(_) => "proxy",
-            Outcome::Redirect => "redirect",
-            Outcome::NotFound => "not_found",
-            Outcome::TokenFail => "token_fail",
-            Outcome::Refused => "refused",
-            Outcome::Error => "error",
-        }
-    }
-
-    /// Short label for logs and metrics (`local`, `proxy:<peer>`, ...).
-    pub fn label(&self) -> String {
-        match self {
-            Outcome::Local => "local".into(),
-            Outcome::NotModified => "not_modified".into(),
-            Outcome::Proxy(ip) => format!("proxy:{ip}"),
-            Outcome::Redirect => "redirect".into(),
-            Outcome::NotFound => "not_found".into(),
-            Outcome::TokenFail => "token_fail".into(),
-            Outcome::Refused => "refused".into(),
-            Outcome::Error => "error".into(),
-        }
-    }
-}
-
-/// Handles one request. Never fails: every problem is an HTTP status.
-pub async fn handle<B>(app: Arc<App>, conn: ConnInfo, req: Request<B>) -> Response<Body> {
-    handle_outcome(app, conn, req).await.1
-}
-
-/// Like [`handle`], also saying how the request was answered.
-pub async fn handle_outcome<B>(
-    app: Arc<App>,
-    conn: ConnInfo,
-    req: Request<B>,
-) -> (Outcome, Response<Body>) {
-    let state = app.state();
-    handle_in(&app, state, conn, &without_body(req)).await
-}
-
-/// The request without its body (GET and HEAD ignore it): what the path
-/// borrows across `.await`s must be shareable, and a body need not be.
-pub fn without_body<B>(req: Request<B>) -> Request<()> {
-    let (parts, _) = req.into_parts();
-    Request::from_parts(parts, ())
-}
-
-/// Like [`handle_outcome`], with the state snapshot the caller already took.
+/// Answers one request with the state snapshot the caller took; never
+/// fails: every problem is an HTTP status. `local_port`: the port the
+/// connection was accepted on (redirects).
 pub async fn handle_in<B: Sync>(
     app: &Arc<App>,
     state: Arc<State>,
-    conn: ConnInfo,
+    local_port: u16,
     req: &Request<B>,
 ) -> (Outcome, Response<Body>) {
     // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than
@@ -145,7 +66,7 @@ pub async fn handle_in<B: Sync>(
     // and that future is copied at each `.await`.
     let not_local = match route(app, &state, req, head) {
         Routed::Answered(o, r) => return (o, response::strip_body_for_head(head, r)),
-        Routed::NotLocal(nl) => Box::pin(not_local(app, &state, conn, nl, req, head)),
+        Routed::NotLocal(nl) => Box::pin(not_local(app, &state, local_port, nl, req, head)),
     };
     let (outcome, r) = not_local.await;
     (outcome, response::strip_body_for_head(head, r))
@@ -342,7 +263,7 @@ fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) ->
 async fn not_local<B>(
     app: &App,
     state: &State,
-    conn: ConnInfo,
+    local_port: u16,
     ask: NotLocalAsk<'_>,
     req: &Request<B>,
     head: bool,
@@ -357,10 +278,17 @@ async fn not_local<B>(
         head,
         ranges: ask.ranges.as_ref(),
         range_header_present: req.headers().contains_key(RANGE),
-        local_port: conn.local.port(),
+        local_port,
         uri: req.uri(),
     };
-    resolve::not_local(app, state, &nl).await
+    let cx = resolve::Context {
+        config: &state.config,
+        lag: &app.lag,
+        metrics: &app.metrics,
+        local_ips: &state.local_ips,
+        peer_tls: state.peer_tls.as_ref(),
+    };
+    resolve::not_local(&cx, &nl).await
 }
 
 fn bypassed<B>(cfg: &Config, req: &Request<B>) -> bool {
@@ -433,34 +361,4 @@ fn refuse(status: StatusCode, uri: &http::Uri, why: &str) -> Response<Body> {
         tracing::warn!("{uri}: {why} -> {}", status.as_u16());
     }
     response::error(status)
-}
-
-/// Seconds since the epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Microseconds since the epoch, as text (multipart boundary).
-fn micros_now() -> String {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros())
-        .to_string()
-}
-
-/// ETag and Last-Modified carried by the ID itself: normal and trunk files
-/// are immutable, so every replica answers with the same validators.
-pub fn id_validators(id: &FileId) -> Option<(HeaderValue, i64)> {
-    match id.kind() {
-        FileKind::Normal | FileKind::Trunk(_) => id.size().map(|size| {
-            let enc = id.encoded();
-            (
-                conditional::etag_for_id(enc.crc32, size, enc.create_ts),
-                enc.create_ts,
-            )
-        }),
-        _ => None,
-    }
 }

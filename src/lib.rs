@@ -2,34 +2,37 @@
 //! paths, as a drop-in replacement for nginx + fastdfs-nginx-module.
 //!
 //! # Layout
+//! From the top down; each layer imports only from the layers below.
 //! - [`cli`], [`demo`]: the command line and the `--demo` store.
-//! - [`config`]: the module's own files (`mod_fastdfs.conf`, `http.conf`,
-//!   `mime.types`, `storage_ids.conf`) read with libfastcommon's INI rules.
-//! - [`server`]: listeners, connections, graceful shutdown; [`h1`]: plain
-//!   HTTP/1.1 connections served without hyper (`sendfile`, `writev`).
-//! - [`wire`]: the HTTP/1.1 codec both roles share (framing, heads,
-//!   chunked, `Connection` tokens); [`client`]: the plain-HTTP peer client
-//!   (pool, exchange, relayed body).
+//! - [`process`]: the runtime, signals, systemd notification, reloads and
+//!   the config watcher.
+//! - [`server`]: bind, accept, drain, the hand-off to hyper; [`h1`]: plain
+//!   HTTP/1.1 connections served without hyper (`sendfile`, `writev`);
+//!   [`admin`]: the admin listener.
+//! - [`service`]: around every request: client address, rate limit, the
+//!   access-log line and metrics.
 //! - [`handler`]: the request path, top to bottom, in the module's order.
-//! - [`fileid`]: pure URL → [`fileid::FileId`] parsing, the encoded-name
-//!   codec and an encoder for tests and the demo.
-//! - [`http`]: small pure pieces of HTTP semantics (query, Range,
-//!   conditional requests, Content-Disposition, multipart, FLV) and the
-//!   plan of how a file is answered.
-//! - [`antisteal`]: anti-steal token check and signing.
-//! - [`store`]: finding a file on local disk (plain file or trunk slot) and
-//!   the open-file cache.
+//! - [`resolve`]: what to do when a file is not local (404, redirect,
+//!   proxy), given a [`resolve::Context`]; [`client`]: the plain-HTTP peer
+//!   client (pool, exchange, relayed body).
 //! - [`serve`]: building the response for a local file; [`body`]: streamed
 //!   file bodies; [`response`]: shared response builders.
-//! - [`resolve`]: what to do when a file is not local (404, redirect, proxy).
-//! - [`proto`]: the FastDFS tracker/storage wire protocol.
-//! - [`state`], [`net`], [`logging`], [`signals`]: shared state, local
-//!   addresses, the error log, process signals.
-//! - [`limits`], [`access_log`], [`metrics`], [`admin`], [`sdnotify`]:
-//!   per-client limits and idle timeout, the access log, Prometheus
-//!   metrics, the admin listener, systemd notification.
-//! - [`tls`]: rustls server/client configurations; [`reload`]: SIGHUP and
-//!   file-watch reloads.
+//! - [`store`]: finding a file on local disk (plain file or trunk slot) and
+//!   the open-file cache; [`antisteal`]: anti-steal token check and signing.
+//! - [`state`]: the configuration snapshot and caches shared by every
+//!   connection; [`access_log`]: access-log lines and their writer;
+//!   [`limits`]: per-client limits and idle timeout; [`metrics`]:
+//!   Prometheus metrics; [`tls`]: rustls configurations; [`logging`]: the
+//!   error log.
+//! - Pure leaves: [`fileid`] (URL → [`fileid::FileId`], the encoded-name
+//!   codec, an encoder for tests and the demo), [`http`] (query, Range,
+//!   conditional requests, Content-Disposition, multipart, FLV, the plan of
+//!   how a file is answered), [`wire`] (the HTTP/1.1 codec both roles
+//!   share: framing, heads, chunked, `Connection` tokens), [`proto`]
+//!   (the FastDFS tracker/storage wire protocol), [`config`] (the module's
+//!   own files read with libfastcommon's INI rules), [`outcome`] (how a
+//!   request was answered), [`clock`], [`validators`] (what a file ID says
+//!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -39,6 +42,7 @@ pub mod antisteal;
 pub mod body;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod fileid;
@@ -49,15 +53,16 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod net;
+pub mod outcome;
+pub mod process;
 pub mod proto;
-pub mod reload;
 pub mod resolve;
 pub mod response;
-pub mod sdnotify;
 pub mod serve;
 pub mod server;
-pub mod signals;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod validators;
 pub mod wire;

@@ -1,8 +1,12 @@
 //! This node's own addresses (docs/module-behaviour.md §6.3): the decoded source
 //! of a file is "this node" when it is one of them. Addresses are compared
-//! parsed, never as strings (docs/user-reports.md #13).
+//! parsed, never as strings (docs/user-reports.md #13). Also: binding a listening
+//! socket the way nginx does.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tokio::net::TcpListener;
 
 /// The local address set: `local_ip_addrs` when configured, else the
 /// interfaces (filtered by `if_alias_prefix` like the module), plus
@@ -63,6 +67,20 @@ fn interface_addrs(prefixes: &[String]) -> Vec<IpAddr> {
         })
         .map(|i| i.ip())
         .collect()
+}
+
+/// Binds a listening socket like nginx does (`SO_REUSEADDR`, backlog 1024).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    TcpListener::from_std(sock.into())
 }
 
 #[cfg(test)]

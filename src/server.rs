@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::handler::ConnInfo;
+use crate::service::ConnInfo;
 use crate::state::App;
 
 /// What a listener speaks.
@@ -92,19 +92,7 @@ impl std::fmt::Display for BindError {
 
 impl std::error::Error for BindError {}
 
-/// Binds a listening socket like nginx does (`SO_REUSEADDR`, backlog 1024).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    sock.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(1024)?;
-    TcpListener::from_std(sock.into())
-}
+pub use crate::net::bind;
 
 /// The listeners `config` asks for: `listen` as HTTP, `tls_listen` as HTTPS.
 pub fn wanted(config: &Config) -> Vec<(Kind, SocketAddr)> {
@@ -260,7 +248,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let cfg = app.state().config.clone();
-    let ops = crate::admin::Ops::start(&app)?;
+    let admin = crate::admin::Admin::start(&app)?;
+    crate::resolve::cluster::spawn_refresher(&app);
     let shared = Arc::new(Shared {
         app: app.clone(),
         graceful: GracefulShutdown::new(),
@@ -307,7 +296,6 @@ pub async fn serve(
             },
         }
     }
-    ops.stopping();
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     for a in running.values() {
         let _ = a.stop.send(true);
@@ -332,6 +320,7 @@ pub async fn serve(
         }
         Err(_) => tracing::warn!("connections still referenced at shutdown"),
     }
+    drop(admin);
     Ok(())
 }
 
@@ -540,7 +529,7 @@ fn service(
     service_fn(move |req| {
         let (app, act) = (app.clone(), activity.clone());
         async move {
-            Ok::<_, std::convert::Infallible>(crate::access_log::serve(app, info, req, &act).await)
+            Ok::<_, std::convert::Infallible>(crate::service::serve(app, info, req, &act).await)
         }
     })
 }

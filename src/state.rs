@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::net;
+use crate::resolve::cluster::{Cluster, Tracked};
 use crate::store::OpenFileCache;
 use crate::tls::{self, TlsError};
 
@@ -102,14 +103,12 @@ impl App {
 
     /// Creates the shared state from an already derived [`State`].
     pub fn with_state(state: State) -> Arc<Self> {
-        let app = Arc::new(App {
+        Arc::new(App {
             current: ArcSwap::from_pointee(state),
             files: OpenFileCache::new(10_000),
             metrics: Metrics::new(),
             lag: crate::resolve::Lag::default(),
-        });
-        crate::resolve::cluster::spawn_refresher(&app);
-        app
+        })
     }
 
     /// A snapshot of the current state.
@@ -125,5 +124,22 @@ impl App {
     /// Swaps in an already derived [`State`] (reload).
     pub fn replace_state(&self, state: State) {
         self.current.store(Arc::new(state));
+    }
+}
+
+/// The tracker refresh reads the current configuration and refreshes the
+/// view kept across reloads; whoever starts serving an [`App`] starts it
+/// ([`crate::resolve::cluster::spawn_refresher`]).
+impl Tracked for App {
+    fn config(&self) -> Arc<Config> {
+        self.state().config.clone()
+    }
+
+    fn cluster(&self) -> &Cluster {
+        &self.lag.cluster
+    }
+
+    fn peers(&self) -> &crate::resolve::peers::PeerTable {
+        &self.lag.peers
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fdfs_httpd::reload::ReloadError;
+use fdfs_httpd::process::reload::ReloadError;
 use fdfs_httpd::server::Kind;
 use support::*;
 

@@ -70,7 +70,7 @@ fn layout(tmp: &Path) -> Layout {
     let (ra, rb) = (tmp.join("A/store"), tmp.join("B/store"));
     let a: Ipv4Addr = A_IP.parse().unwrap();
     let b: Ipv4Addr = B_IP.parse().unwrap();
-    let now = fdfs_httpd::handler::unix_now();
+    let now = fdfs_httpd::clock::unix_now();
     let mut shared = Vec::new();
     for (i, len) in [1usize, 1000, 65_536, 300_000, 1 << 20, 3 << 20]
         .into_iter()
@@ -287,7 +287,7 @@ struct Shared {
 }
 
 fn signed(url: &str) -> String {
-    let ts = fdfs_httpd::handler::unix_now();
+    let ts = fdfs_httpd::clock::unix_now();
     let remote = url.trim_start_matches("/group1/");
     format!("{url}?token={}&ts={ts}", sign(remote, SECRET, ts))
 }
@@ -352,7 +352,7 @@ fn pick(sh: &Shared, r: u64) -> (SocketAddr, String, Option<String>, Expect, boo
         ),
         _ => {
             let f = pickf(&l.shared);
-            let ts = fdfs_httpd::handler::unix_now();
+            let ts = fdfs_httpd::clock::unix_now();
             let bad = format!("{}?token={}&ts={ts}", f.url, "0".repeat(32));
             (node, bad, None, Expect::Status(400), on_b, false)
         }

@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use fdfs_httpd::reload::ReloadError;
+use fdfs_httpd::process::reload::ReloadError;
 use fdfs_httpd::server::Kind;
 use fdfs_httpd::tls::TlsError;
 use support::test_ca::{stray_key_pem, Leaf, TestCa};

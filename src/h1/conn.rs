@@ -1,5 +1,5 @@
 //! One plain HTTP/1.1 connection: read a head, answer it through the
-//! common request path ([`crate::access_log::answer`]), send the response,
+//! common request path ([`crate::service::answer`]), send the response,
 //! repeat while the connection persists (RFC 9112 §9). Pipelined requests
 //! are answered in order from the buffer.
 //!
@@ -19,7 +19,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 
 use super::send;
-use crate::handler::ConnInfo;
+use crate::service::ConnInfo;
 use crate::state::App;
 use crate::wire::request::{self, Handoff};
 use crate::wire::response::{self, Exchange};
@@ -145,7 +145,7 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
             keep_alive: head.keep_alive && keepalive.is_some() && !*closing.borrow(),
         };
         let (resp, mut finish) =
-            crate::access_log::answer(app.clone(), info, head.request, None).await;
+            crate::service::answer(app.clone(), info, head.request, None).await;
         let (mut parts, body) = resp.into_parts();
         let len = http_body::Body::size_hint(&body).exact();
         let (framing, close) = response::encode(&mut bufs.out, &mut parts, len, x);

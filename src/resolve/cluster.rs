@@ -23,7 +23,6 @@ use arc_swap::ArcSwap;
 use super::members::TrackedPeer;
 use crate::config::{Config, StorageIds};
 use crate::proto::{ProtoError, StorageStat, TrackerClient};
-use crate::state::App;
 
 /// Time between two refreshes after a success.
 pub const REFRESH: Duration = Duration::from_secs(30);
@@ -240,28 +239,38 @@ pub fn next_backoff(current: Duration) -> Duration {
     (current * 2).clamp(MIN_BACKOFF, MAX_BACKOFF)
 }
 
+/// What the background refresh reads from its owner each round.
+pub trait Tracked: Send + Sync + 'static {
+    /// The current configuration (a reload may change the trackers).
+    fn config(&self) -> Arc<Config>;
+    /// The view to refresh.
+    fn cluster(&self) -> &Cluster;
+    /// The peers whose breakers close when the tracker lists them ACTIVE.
+    fn peers(&self) -> &super::peers::PeerTable;
+}
+
 /// Starts the background refresh for `app` when a tokio runtime is running.
 /// It ends when the app is dropped. Does nothing while no `tracker_server`
 /// is configured (a reload may add one).
-pub fn spawn_refresher(app: &Arc<App>) {
+pub fn spawn_refresher<A: Tracked>(app: &Arc<A>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let weak: Weak<App> = Arc::downgrade(app);
+    let weak: Weak<A> = Arc::downgrade(app);
     rt.spawn(async move {
         let mut backoff = MIN_BACKOFF;
         let mut failing = false;
         loop {
             let Some(app) = weak.upgrade() else { return };
-            let cfg = app.state().config.clone();
+            let cfg = app.config();
             let wait = if cfg.tracker_servers.is_empty() {
                 REFRESH
             } else {
-                let before = app.lag.cluster.view();
-                match app.lag.cluster.refresh(&cfg).await {
+                let before = app.cluster().view();
+                match app.cluster().refresh(&cfg).await {
                     Ok(()) => {
-                        for ip in newly_active(&before, &app.lag.cluster.view()) {
-                            app.lag.peers.reset(ip);
+                        for ip in newly_active(&before, &app.cluster().view()) {
+                            app.peers().reset(ip);
                         }
                         if failing {
                             tracing::info!("tracker reachable again");

@@ -20,19 +20,23 @@ pub mod storage_fetch;
 pub use decision::{decide, Decision, Facts};
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Instant;
 
 use http::header::{HeaderValue, CONTENT_LENGTH, LOCATION};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::Body;
+use crate::clock::{micros_now, unix_now};
 use crate::config::{Config, ProxyVia, ResponseMode, Scheme, StorageIds, DEFAULT_STORAGE_PORT};
 use crate::fileid::{FileId, Source};
-use crate::handler::Outcome;
 use crate::http::query::Query;
 use crate::http::range::ByteRanges;
+use crate::metrics::Metrics;
+use crate::net;
+use crate::outcome::Outcome;
 use crate::response;
-use crate::state::{App, State};
+use crate::validators::id_validators;
 use members::{Candidate, Known, Role};
 
 /// Why one attempt at a peer did not produce the answer.
@@ -157,6 +161,29 @@ pub struct Lag {
     pub upstream: std::sync::Arc<crate::client::Pool>,
 }
 
+/// What the not-local rules need from the server for one request:
+/// borrowed from the state snapshot and the process-wide parts.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The configuration of the request's snapshot.
+    pub config: &'a Config,
+    /// Tracker view, peer health and the peer clients.
+    pub lag: &'a Lag,
+    /// Upstream counters.
+    pub metrics: &'a Metrics,
+    /// This node's own addresses (a decoded source among them is "us").
+    pub local_ips: &'a [IpAddr],
+    /// TLS client configuration for HTTPS peers (`peer_ca_file`).
+    pub peer_tls: Option<&'a Arc<rustls::ClientConfig>>,
+}
+
+impl Context<'_> {
+    /// Whether `ip` is one of this node's addresses.
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.local_ips.contains(&net::canonical(ip))
+    }
+}
+
 /// A well-formed request for a file that is not on local disk.
 #[derive(Debug)]
 pub struct NotLocal<'a> {
@@ -193,12 +220,6 @@ pub fn source_addr(ids: &StorageIds, id: &FileId) -> Option<IpAddr> {
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Logs why and answers with `status`.
 #[cold]
 fn refuse(status: StatusCode, uri: &http::Uri, why: &str) -> Response<Body> {
@@ -212,16 +233,16 @@ fn refuse(status: StatusCode, uri: &http::Uri, why: &str) -> Response<Body> {
 
 /// The answer for a file that is not local (§8 table, then redirect or
 /// proxy with the member check and failover).
-pub async fn not_local(app: &App, state: &State, req: &NotLocal<'_>) -> (Outcome, Response<Body>) {
-    let cfg = &state.config;
+pub async fn not_local(cx: &Context<'_>, req: &NotLocal<'_>) -> (Outcome, Response<Body>) {
+    let cfg = cx.config;
     let uri = req.uri;
-    let view = app.lag.cluster.view();
+    let view = cx.lag.cluster.view();
     let eff = view.effective(cfg);
     let source = source_addr(&eff.storage_ids, req.id);
     let facts = Facts {
         same_group: req.hosted,
         source,
-        source_is_local: source.is_some_and(|ip| state.is_local(ip)),
+        source_is_local: source.is_some_and(|ip| cx.is_local(ip)),
         create_ts: req.id.encoded().create_ts,
         now: unix_now(),
         max_delay: eff.max_delay,
@@ -298,7 +319,7 @@ pub async fn not_local(app: &App, state: &State, req: &NotLocal<'_>) -> (Outcome
         // requests should not carry (and copy) their space.
         ResponseMode::Proxy => {
             let mut attempts = Vec::new();
-            let fwd = Box::pin(forward(app, state, &known, ip, port, req, &mut attempts));
+            let fwd = Box::pin(forward(cx, &known, ip, port, req, &mut attempts));
             let (f, why) = match tokio::time::timeout(LAG_DEADLINE, fwd).await {
                 Ok(Ok((peer, r))) => return (Outcome::Proxy(peer), r),
                 Ok(Err(())) => (combine(&attempts), describe(&attempts)),
@@ -355,19 +376,18 @@ fn redirect(cfg: &Config, ip: IpAddr, port: u16, req: &NotLocal<'_>) -> Response
 /// candidates skipped for an open circuit (one probe per peer in flight).
 /// Every failed attempt is pushed to `attempts`.
 async fn forward(
-    app: &App,
-    state: &State,
+    cx: &Context<'_>,
     known: &Known<'_>,
     source: IpAddr,
     http_port: u16,
     req: &NotLocal<'_>,
     attempts: &mut Vec<Attempt>,
 ) -> Result<(IpAddr, Response<Body>), ()> {
-    let lag = &app.lag;
+    let lag = cx.lag;
     let cands = members::candidates(
         known,
         source,
-        |ip| state.is_local(ip),
+        |ip| cx.is_local(ip),
         |ip| lag.peers.latency(ip),
     );
     let target = redirect::target(req.path, req.raw_query, !req.query.is_empty());
@@ -378,7 +398,7 @@ async fn forward(
             cooling.push(c);
             continue;
         }
-        if let Ok(r) = attempt(app, state, c, http_port, &target, req, attempts).await {
+        if let Ok(r) = attempt(cx, c, http_port, &target, req, attempts).await {
             return Ok((c.ip, r));
         }
     }
@@ -392,7 +412,7 @@ async fn forward(
             });
             continue;
         };
-        if let Ok(r) = attempt(app, state, c, http_port, &target, req, attempts).await {
+        if let Ok(r) = attempt(cx, c, http_port, &target, req, attempts).await {
             return Ok((c.ip, r));
         }
     }
@@ -401,16 +421,15 @@ async fn forward(
 
 /// One candidate over the `proxy_via` transports in order.
 async fn attempt(
-    app: &App,
-    state: &State,
+    cx: &Context<'_>,
     c: &Candidate,
     http_port: u16,
     target: &str,
     req: &NotLocal<'_>,
     attempts: &mut Vec<Attempt>,
 ) -> Result<Response<Body>, ()> {
-    let cfg = &state.config;
-    let lag = &app.lag;
+    let cfg = cx.config;
+    let lag = cx.lag;
     let mut failed = |via: Option<ProxyVia>, failure: Failure| {
         attempts.push(Attempt {
             ip: c.ip,
@@ -430,14 +449,14 @@ async fn attempt(
     for via in &cfg.proxy_via {
         let started = Instant::now();
         let res = match via {
-            ProxyVia::Http => via_http(app, state, c, http_port, target, req, &mut permit).await,
+            ProxyVia::Http => via_http(cx, c, http_port, target, req, &mut permit).await,
             ProxyVia::Storage => via_storage(cfg, c, req, &mut permit).await,
         };
         match res {
             Ok(r) => {
                 let took = started.elapsed();
                 lag.peers.success(c.ip, took);
-                app.metrics.record_upstream(c.ip, took, true);
+                cx.metrics.record_upstream(c.ip, took, true);
                 if c.role == Role::Peer {
                     tracing::info!("{}: served by failover peer {} ({via:?})", req.uri, c.ip);
                 }
@@ -445,7 +464,7 @@ async fn attempt(
             }
             Err(f) => {
                 tracing::debug!("{}: peer {} via {via:?}: {f:?}", req.uri, c.ip);
-                app.metrics
+                cx.metrics
                     .record_upstream(c.ip, started.elapsed(), f == Failure::NotHere);
                 if f.is_transport() {
                     lag.peers.failure(c.ip);
@@ -463,16 +482,15 @@ async fn attempt(
 }
 
 async fn via_http(
-    app: &App,
-    state: &State,
+    cx: &Context<'_>,
     c: &Candidate,
     port: u16,
     target: &str,
     req: &NotLocal<'_>,
     permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Response<Body>, Failure> {
-    let cfg = &state.config;
-    let transport = match (cfg.peer_scheme, &state.peer_tls) {
+    let cfg = cx.config;
+    let transport = match (cfg.peer_scheme, cx.peer_tls) {
         (Scheme::Http, _) => proxy::Transport::Http,
         (Scheme::Https, Some(tls)) => proxy::Transport::Https(tls),
         (Scheme::Https, None) => {
@@ -502,21 +520,16 @@ async fn via_http(
                 .max_proxy_per_peer
                 .unwrap_or(crate::client::DEFAULT_MAX_IDLE),
         };
-        let answer = app
-            .lag
-            .upstream
-            .get(peer, &ask, limits)
-            .await
-            .map_err(|e| {
-                tracing::warn!("peer http://{peer}: {e}");
-                e.failure()
-            })?;
+        let answer = cx.lag.upstream.get(peer, &ask, limits).await.map_err(|e| {
+            tracing::warn!("peer http://{peer}: {e}");
+            e.failure()
+        })?;
         if not_here(answer.status) {
             return Err(Failure::NotHere);
         }
         return Ok(answer.relay(permit.take()));
     }
-    let resp = app
+    let resp = cx
         .lag
         .http
         .send(
@@ -551,11 +564,8 @@ async fn via_storage(
         connect_timeout: cfg.connect_timeout,
         network_timeout: cfg.network_timeout,
     };
-    let validators = crate::handler::id_validators(id);
-    let boundary = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros())
-        .to_string();
+    let validators = id_validators(id);
+    let boundary = micros_now();
     let want = storage_fetch::Want {
         headers: req.headers,
         query: req.query,

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use super::cache::OpenFileCache;
-use super::trunk;
 use crate::fileid::{FileId, FileKind};
 
 /// A file found on local disk, ready to be served.
@@ -107,15 +106,6 @@ fn is_not_here_errno(raw: i32) -> bool {
     [Errno::NAMETOOLONG, Errno::NOTDIR, Errno::LOOP]
         .iter()
         .any(|e| e.raw_os_error() == raw)
-}
-
-/// Looks `id` up under `store_path` (the `store_pathN` its `Mxx` names).
-pub fn lookup(id: &FileId, store_path: &Path, cache: &OpenFileCache) -> Result<Lookup, StoreError> {
-    let data = under(store_path, "data", 64);
-    match id.kind() {
-        FileKind::Trunk(slot) => trunk::lookup(id, slot, &data, cache),
-        _ => lookup_plain(id, &data, cache),
-    }
 }
 
 /// `dir/rel` (`rel` relative, no leading `/`) in one allocation with room

@@ -12,4 +12,17 @@ mod local;
 mod trunk;
 
 pub use cache::OpenFileCache;
-pub use local::{lookup, LocalFile, Lookup, Miss, StoreError};
+pub use local::{LocalFile, Lookup, Miss, StoreError};
+
+use std::path::Path;
+
+use crate::fileid::{FileId, FileKind};
+
+/// Looks `id` up under `store_path` (the `store_pathN` its `Mxx` names).
+pub fn lookup(id: &FileId, store_path: &Path, cache: &OpenFileCache) -> Result<Lookup, StoreError> {
+    let data = local::under(store_path, "data", 64);
+    match id.kind() {
+        FileKind::Trunk(slot) => trunk::lookup(id, slot, &data, cache),
+        _ => local::lookup_plain(id, &data, cache),
+    }
+}

@@ -35,7 +35,7 @@ pub fn store(tmp: &Path, sizes: &[usize]) -> Store {
     let root = tmp.join("store");
     let dir = root.join("data/00/00");
     std::fs::create_dir_all(&dir).unwrap();
-    let now = fdfs_httpd::handler::unix_now();
+    let now = fdfs_httpd::clock::unix_now();
     let mut files = Vec::new();
     for (i, &len) in sizes.iter().enumerate() {
         let bytes = content(len, i as u32);

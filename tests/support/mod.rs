@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use fdfs_httpd::config::Config;
-use fdfs_httpd::reload::{Prepared, Reloader, Source};
+use fdfs_httpd::process::reload::{Prepared, Reloader, Source};
 use fdfs_httpd::server::Kind;
 use fdfs_httpd::state::App;
 

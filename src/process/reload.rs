@@ -211,9 +211,9 @@ impl Reloader {
     /// runtime (new listeners register with it).
     pub fn reload(&self) -> Result<Report, ReloadError> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        crate::sdnotify::reloading();
+        super::sdnotify::reloading();
         let result = self.reload_locked(&mut inner);
-        crate::sdnotify::ready();
+        super::sdnotify::ready();
         match &result {
             Ok(r) => {
                 for w in &r.warnings {
@@ -336,8 +336,8 @@ impl Prepared {
     }
 
     /// Serves until `shutdown` resolves, reloading when watched files
-    /// change (if `watch_config`). SIGHUP is wired by the caller
-    /// ([`crate::signals::hangups`]).
+    /// change (if `watch_config`). Signals and systemd notification are
+    /// the caller's (`process::serve_reloadable`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let app = self.app();
         let watcher = tokio::spawn(watch_files(self.reloader.clone()));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::reload::Reloader;
+use super::reload::Reloader;
 
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn shutdown() {

@@ -29,7 +29,7 @@ use crate::response::{self, SERVER_NAME};
 use crate::state::{App, State};
 
 /// The admin listener of a running server. Started by
-/// [`crate::server::run`] once the listeners are bound; dropping it stops
+/// [`crate::transport::run`] once the listeners are bound; dropping it stops
 /// the listener.
 #[derive(Debug)]
 pub struct Admin {

@@ -6,7 +6,7 @@
 //! - [`cli`], [`demo`]: the command line and the `--demo` store.
 //! - [`process`]: the runtime, signals, systemd notification, reloads and
 //!   the config watcher.
-//! - [`server`]: bind, accept, drain, the hand-off to hyper; [`h1`]: plain
+//! - [`transport`]: bind, accept, drain, the hand-off to hyper; [`h1`]: plain
 //!   HTTP/1.1 connections served without hyper (`sendfile`, `writev`);
 //!   [`admin`]: the admin listener.
 //! - [`service`]: around every request: client address, rate limit, the
@@ -59,10 +59,10 @@ pub mod proto;
 pub mod resolve;
 pub mod response;
 pub mod serve;
-pub mod server;
 pub mod service;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod transport;
 pub mod validators;
 pub mod wire;

@@ -5,7 +5,7 @@
 //! timeout (`keepalive_timeout`), which hyper 1 does not have for HTTP/1:
 //! [`IdleIo`] ends a connection that stays idle between requests.
 //!
-//! `max_connections` is the accept semaphore in [`crate::server`]; header
+//! `max_connections` is the accept semaphore in [`crate::transport`]; header
 //! read timeout and header size are hyper's (`header_read_timeout`,
 //! `max_buf_size`).
 

@@ -185,11 +185,11 @@ async fn admin_listen_already_in_use_fails_the_start() {
     let path = tmp.path().join("m.conf");
     std::fs::write(&path, conf(&st, &format!("admin_listen = {admin}"))).unwrap();
     let cfg = fdfs_httpd::config::Config::load(&path).unwrap().config;
-    let l = fdfs_httpd::server::bind("127.0.0.43:0".parse().unwrap()).unwrap();
+    let l = fdfs_httpd::transport::bind("127.0.0.43:0".parse().unwrap()).unwrap();
     let app = fdfs_httpd::state::App::new(cfg);
     let r = tokio::time::timeout(
         Duration::from_secs(5),
-        fdfs_httpd::server::run(vec![l], app, std::future::pending()),
+        fdfs_httpd::transport::run(vec![l], app, std::future::pending()),
     )
     .await
     .expect("run returns at once");

@@ -374,7 +374,7 @@ async fn flapping_peer() {
             *seen.entry(r.status).or_insert(0) += 1;
         }
         // Up again on the same address.
-        let l = fdfs_httpd::server::bind(a_addr).unwrap();
+        let l = fdfs_httpd::transport::bind(a_addr).unwrap();
         a = Some(
             node(
                 tmp.path(),

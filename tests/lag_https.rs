@@ -23,8 +23,8 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use fdfs_httpd::config::Config;
-use fdfs_httpd::server::{Kind, Listener};
 use fdfs_httpd::state::{App, State};
+use fdfs_httpd::transport::{Kind, Listener};
 use support::test_ca::TestCa;
 use support::*;
 
@@ -125,7 +125,7 @@ impl Node {
         let app = App::with_state(state);
         let (_changes_tx, changes) = tokio::sync::mpsc::unbounded_channel();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(fdfs_httpd::server::serve(
+        let task = tokio::spawn(fdfs_httpd::transport::serve(
             vec![Listener { kind, addr, tcp }],
             app.clone(),
             changes,

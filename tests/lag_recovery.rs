@@ -59,7 +59,7 @@ async fn a_peer_that_is_back_serves_the_next_request() {
         assert!(t0.elapsed() < Duration::from_secs(1), "a fast 502");
     }
     // A is back on its address.
-    let la = fdfs_httpd::server::bind(a_addr).expect("rebind A");
+    let la = fdfs_httpd::transport::bind(a_addr).expect("rebind A");
     let _a = node(
         tmp.path(),
         "a",

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fdfs_httpd::process::reload::ReloadError;
-use fdfs_httpd::server::Kind;
+use fdfs_httpd::transport::Kind;
 use support::*;
 
 /// A 3300-byte text file of storage A.
@@ -181,7 +181,7 @@ async fn reload_adds_and_removes_listeners() {
     assert_eq!(srv.reloader.listeners().len(), 1);
 
     // A new listener that cannot be bound rejects the whole reload.
-    let busy = fdfs_httpd::server::bind("127.0.0.44:0".parse().unwrap()).unwrap();
+    let busy = fdfs_httpd::transport::bind("127.0.0.44:0".parse().unwrap()).unwrap();
     let busy_addr = busy.local_addr().unwrap();
     site.write(&format!("listen = 127.0.0.43:0\nlisten = {busy_addr}\n"));
     site.write_http_conf("http.default_content_type = application/x-never\n");

@@ -20,8 +20,8 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use fdfs_httpd::process::reload::ReloadError;
-use fdfs_httpd::server::Kind;
 use fdfs_httpd::tls::TlsError;
+use fdfs_httpd::transport::Kind;
 use support::test_ca::{stray_key_pem, Leaf, TestCa};
 use support::*;
 

@@ -1,7 +1,7 @@
 //! The process around the server: the tokio runtime, signals (SIGTERM/SIGINT,
 //! SIGHUP, SIGUSR1), systemd notification, the config watcher and
 //! reloads. `cli` and `demo` start here; the library's serve loop
-//! ([`crate::server::run`]) installs no signal handler and tells systemd
+//! ([`crate::transport::run`]) installs no signal handler and tells systemd
 //! nothing.
 
 pub mod reload;

@@ -18,9 +18,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Diagnostic};
-use crate::server::{self, BindError, Change, Kind, Listener};
 use crate::state::{App, State};
 use crate::tls::TlsError;
+use crate::transport::{self, BindError, Change, Kind, Listener};
 
 /// Where the configuration comes from, and command-line overrides that
 /// every reload re-applies.
@@ -256,11 +256,11 @@ impl Reloader {
             add,
             remove,
             retype,
-        } = plan(&serving, &server::wanted(&state.config));
+        } = plan(&serving, &transport::wanted(&state.config));
         // Bind before the swap: a port that cannot be had rejects the reload.
         let mut bound = Vec::with_capacity(add.len());
         for &(kind, addr) in &add {
-            match server::bind(addr) {
+            match transport::bind(addr) {
                 Ok(tcp) => bound.push(Listener { kind, addr, tcp }),
                 Err(error) => return Err(ReloadError::Bind(BindError { kind, addr, error })),
             }
@@ -307,7 +307,7 @@ impl Prepared {
     /// its listeners. `source` is what reloads read. Needs a Tokio runtime.
     pub fn new(config: Config, source: Source) -> Result<Self, ReloadError> {
         let state = State::try_new(config).map_err(ReloadError::Tls)?;
-        let listeners = server::bind_all(&state.config).map_err(ReloadError::Bind)?;
+        let listeners = transport::bind_all(&state.config).map_err(ReloadError::Bind)?;
         let app = App::with_state(state);
         let (tx, changes) = mpsc::unbounded_channel();
         let serving = listeners
@@ -341,7 +341,7 @@ impl Prepared {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let app = self.app();
         let watcher = tokio::spawn(watch_files(self.reloader.clone()));
-        let r = server::serve(self.listeners, app, self.changes, shutdown).await;
+        let r = transport::serve(self.listeners, app, self.changes, shutdown).await;
         watcher.abort();
         r
     }

@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 
 use fdfs_httpd::config::Config;
 use fdfs_httpd::process::reload::{Prepared, Reloader, Source};
-use fdfs_httpd::server::Kind;
 use fdfs_httpd::state::App;
+use fdfs_httpd::transport::Kind;
 
 /// `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
@@ -145,7 +145,8 @@ impl Server {
 
     /// Starts a server for an already loaded config on `ip:0`.
     pub async fn start_config(config: Config, ip: &str) -> Server {
-        let listener = fdfs_httpd::server::bind(format!("{ip}:0").parse().unwrap()).expect("bind");
+        let listener =
+            fdfs_httpd::transport::bind(format!("{ip}:0").parse().unwrap()).expect("bind");
         Self::serve(config, listener)
     }
 
@@ -154,7 +155,7 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let app = App::new(config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(fdfs_httpd::server::run(
+        let task = tokio::spawn(fdfs_httpd::transport::run(
             vec![listener],
             app.clone(),
             async move {
@@ -453,7 +454,7 @@ pub fn bind_same_port(ips: &[&str]) -> Vec<tokio::net::TcpListener> {
                 % 40000;
         let mut out = Vec::new();
         for ip in ips {
-            match fdfs_httpd::server::bind(format!("{ip}:{port}").parse().unwrap()) {
+            match fdfs_httpd::transport::bind(format!("{ip}:{port}").parse().unwrap()) {
                 Ok(l) => out.push(l),
                 Err(_) => break,
             }

@@ -8,7 +8,8 @@
 //! - [`conn`]: one exchange (request head out, response head in) and the
 //!   body taken off the connection by its framing ([`conn::Reader`]).
 //! - [`relay`]: the relayed body with its stall timer, shared with the
-//!   HTTPS client ([`crate::resolve::proxy`]).
+//!   HTTPS client (`resolve::proxy`).
+//! - [`headers`]: what a proxied request forwards each way, for both clients.
 //!
 //! A connection goes back to the pool only when its body ended exactly
 //! where its framing said; any error, short body or early drop closes it,
@@ -16,6 +17,7 @@
 //! aborted, never given a short body as complete).
 
 pub mod conn;
+pub mod headers;
 pub mod pool;
 pub mod relay;
 
@@ -33,8 +35,6 @@ pub use pool::Pool;
 use relay::Relay;
 
 use crate::body::{self, Body};
-use crate::resolve::proxy;
-use crate::resolve::Failure;
 use crate::response::SERVER_NAME;
 use crate::wire::response::HeadError;
 
@@ -70,12 +70,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// How this counts for failover and the client's status.
-    pub fn failure(&self) -> Failure {
-        match self {
-            Error::ConnectTimeout | Error::HeadTimeout => Failure::Timeout,
-            _ => Failure::Unreachable,
-        }
+    /// The peer took too long (connect or response head), rather than
+    /// failing outright.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::ConnectTimeout | Error::HeadTimeout)
     }
 
     /// A reused connection failing like this was closed while idle: the
@@ -151,11 +149,11 @@ enum Held {
 }
 
 impl Answer {
-    /// The client's response (as [`proxy::relay`] for HTTPS peers):
+    /// The client's response (as `resolve::proxy::relay` for HTTPS peers):
     /// status, relayed headers, our `Server`, the body. `permit` is released when the
     /// peer's body has been read whole (at once when it came with the head).
     pub fn relay(self, permit: Option<OwnedSemaphorePermit>) -> Response<Body> {
-        let mut headers = proxy::response_headers(&self.headers);
+        let mut headers = headers::response_headers(&self.headers);
         headers.insert(SERVER, SERVER_NAME);
         let body = match self.body {
             Held::Whole(b) if b.is_empty() => body::empty(),
@@ -176,10 +174,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_failures_and_staleness() {
+    fn error_kinds_and_staleness() {
         let io = || io::Error::from(io::ErrorKind::ConnectionReset);
-        assert_eq!(Error::ConnectTimeout.failure(), Failure::Timeout);
-        assert_eq!(Error::HeadTimeout.failure(), Failure::Timeout);
+        assert!(Error::ConnectTimeout.is_timeout());
+        assert!(Error::HeadTimeout.is_timeout());
         for e in [
             Error::Target,
             Error::Connect(io()),
@@ -190,7 +188,7 @@ mod tests {
             Error::TruncatedHead,
             Error::Head(HeadError::TooLarge),
         ] {
-            assert_eq!(e.failure(), Failure::Unreachable, "{e}");
+            assert!(!e.is_timeout(), "{e}");
         }
         assert!(Error::Send(io()).stale() && Error::Closed.stale() && Error::Reset(io()).stale());
         assert!(

@@ -12,8 +12,8 @@ use http::header::HeaderValue;
 use tokio::net::TcpStream;
 
 use super::conn::{connect, exchange, Conn, Delimit, Exchanged, Reader};
+use super::headers::{self, Ask};
 use super::{Answer, Error, Held, Limits, IDLE};
-use crate::resolve::proxy::{self, Ask};
 use crate::wire::chunked::Chunked;
 use crate::wire::request;
 use crate::wire::response::Head;
@@ -100,9 +100,9 @@ impl Pool {
         ask: &Ask<'_>,
         limits: Limits,
     ) -> Result<Answer, Error> {
-        let host = HeaderValue::from_maybe_shared(Bytes::from(proxy::authority(peer)))
+        let host = HeaderValue::from_maybe_shared(Bytes::from(headers::authority(peer)))
             .map_err(|_| Error::Target)?;
-        let fields = proxy::request_headers(ask.headers, ask.bypass, host);
+        let fields = headers::request_headers(ask.headers, ask.bypass, host);
         let req = request::encode(ask.head, ask.target, &fields).map_err(|_| Error::Target)?;
         if let Some(tcp) = self.checkout(peer, Instant::now()) {
             match exchange(tcp, &req, ask.head, limits.network).await {

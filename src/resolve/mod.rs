@@ -501,7 +501,7 @@ async fn via_http(
             return Err(Failure::Unsupported);
         }
     };
-    let ask = proxy::Ask {
+    let ask = crate::client::headers::Ask {
         head: req.head,
         target,
         headers: req.headers,
@@ -522,7 +522,11 @@ async fn via_http(
         };
         let answer = cx.lag.upstream.get(peer, &ask, limits).await.map_err(|e| {
             tracing::warn!("peer http://{peer}: {e}");
-            e.failure()
+            if e.is_timeout() {
+                Failure::Timeout
+            } else {
+                Failure::Unreachable
+            }
         })?;
         if not_here(answer.status) {
             return Err(Failure::NotHere);

@@ -687,7 +687,7 @@ fn new_keys_parse_and_fail() {
         ),
         (
             "header_read_timeout = 0s",
-            "header_read_timeout = 0s: must be at least 1",
+            "header_read_timeout = 0s: must be between 1 and 86400",
         ),
         (
             "max_header_size = 4K",
@@ -724,6 +724,35 @@ fn new_keys_parse_and_fail() {
         (
             "worker_threads = 0",
             "worker_threads = 0: must be between 1",
+        ),
+        // Durations have upper bounds: never an Instant overflow at run time.
+        (
+            "keepalive_timeout = 99999999999h",
+            "keepalive_timeout = 99999999999h: must be between 0 and 86400",
+        ),
+        (
+            "header_read_timeout = 25h",
+            "header_read_timeout = 25h: must be between 1 and 86400",
+        ),
+        (
+            "shutdown_grace = 18446744073709551615ms",
+            "shutdown_grace = 18446744073709551615ms: must be between 0 and 86400",
+        ),
+        (
+            "network_timeout = 9223372036854775807",
+            "network_timeout = 9223372036854775807: must be between 1 and 86400",
+        ),
+        (
+            "connect_timeout = 86401",
+            "connect_timeout = 86401: must be between 1 and 86400",
+        ),
+        (
+            "peer_response_timeout = 0",
+            "peer_response_timeout = 0: must be between 1 and 86400",
+        ),
+        (
+            "peer_idle_timeout = 2d",
+            "peer_idle_timeout = 2d: not a duration",
         ),
     ];
     for (line, msg) in bad {

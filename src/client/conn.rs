@@ -1,6 +1,6 @@
 //! One exchange on a plain connection to a peer, and the body read from
 //! it: the request head goes out in one `send`, the response head is read
-//! within `network_timeout` and parsed ([`crate::wire::response::parse`]),
+//! within `peer_response_timeout` and parsed ([`crate::wire::response::parse`]),
 //! then [`Reader`] takes the body off the connection as its framing says
 //! (RFC 9112 §6.3) and gives the connection back to the pool only when the
 //! body ended exactly where the framing said (§9.3).

@@ -63,7 +63,7 @@ pub enum Error {
     Read(io::Error),
     /// The connection closed in the middle of the response head.
     TruncatedHead,
-    /// No complete response head within `network_timeout`.
+    /// No complete response head within `peer_response_timeout`.
     HeadTimeout,
     /// The response head is unusable.
     Head(HeadError),
@@ -94,7 +94,7 @@ impl std::fmt::Display for Error {
             Error::Reset(e) => write!(f, "connection failed before the response: {e}"),
             Error::Read(e) => write!(f, "reading the response head: {e}"),
             Error::TruncatedHead => f.write_str("connection closed in the response head"),
-            Error::HeadTimeout => f.write_str("no response head within network_timeout"),
+            Error::HeadTimeout => f.write_str("no response head within peer_response_timeout"),
             Error::Head(e) => e.fmt(f),
         }
     }
@@ -115,8 +115,10 @@ impl std::error::Error for Error {
 pub struct Limits {
     /// Connect limit (`connect_timeout`).
     pub connect: Duration,
-    /// Limit for the response head and every gap in the body (`network_timeout`).
-    pub network: Duration,
+    /// Limit for the response head (`peer_response_timeout`).
+    pub head: Duration,
+    /// Limit for every gap in the body (`peer_idle_timeout`).
+    pub idle: Duration,
     /// Idle connections kept for the peer (`max_proxy_per_peer`, else
     /// [`DEFAULT_MAX_IDLE`]).
     pub max_idle: usize,
@@ -143,7 +145,7 @@ enum Held {
         reader: Box<Reader>,
         /// Where it comes from (named when it is aborted).
         peer: SocketAddr,
-        /// `network_timeout`.
+        /// `peer_idle_timeout`.
         idle: Duration,
     },
 }

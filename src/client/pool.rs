@@ -105,7 +105,7 @@ impl Pool {
         let fields = headers::request_headers(ask.headers, ask.bypass, host);
         let req = request::encode(ask.head, ask.target, &fields).map_err(|_| Error::Target)?;
         if let Some(tcp) = self.checkout(peer, Instant::now()) {
-            match exchange(tcp, &req, ask.head, limits.network).await {
+            match exchange(tcp, &req, ask.head, limits.head).await {
                 Ok(x) => return Ok(self.answer(peer, x, limits)),
                 Err(e) if e.stale() => {
                     tracing::debug!(
@@ -116,7 +116,7 @@ impl Pool {
             }
         }
         let tcp = connect(peer, limits.connect).await?;
-        let x = exchange(tcp, &req, ask.head, limits.network).await?;
+        let x = exchange(tcp, &req, ask.head, limits.head).await?;
         Ok(self.answer(peer, x, limits))
     }
 
@@ -179,7 +179,7 @@ impl Pool {
                     head.reusable,
                 )),
                 peer,
-                idle: limits.network,
+                idle: limits.idle,
             },
         }
     }

@@ -1,7 +1,7 @@
 //! The relayed body, once for both proxy clients: a peer's body (read
 //! from a pooled plain connection, [`super::conn::Reader`], or hyper's
 //! [`hyper::body::Incoming`] from an HTTPS peer) passed on to the client
-//! with an idle limit between frames (`network_timeout`,
+//! with an idle limit between frames (`peer_idle_timeout`,
 //! docs/module-behaviour.md §8.2). A body that fails or stalls ends the
 //! client's response with an error, so the client connection is aborted:
 //! never a short body sent as complete.
@@ -27,7 +27,7 @@ use crate::wire::chunked::ChunkError;
 pub enum BodyFault {
     /// The peer closed the connection before the body's end.
     Truncated,
-    /// The peer stopped sending for longer than `network_timeout`.
+    /// The peer stopped sending for longer than `peer_idle_timeout`.
     Stalled,
     /// Reading from the peer failed.
     Read(io::Error),
@@ -39,7 +39,7 @@ impl fmt::Display for BodyFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BodyFault::Truncated => f.write_str("peer closed the connection mid-body"),
-            BodyFault::Stalled => f.write_str("peer body stalled longer than network_timeout"),
+            BodyFault::Stalled => f.write_str("peer body stalled longer than peer_idle_timeout"),
             BodyFault::Read(e) => write!(f, "reading the peer body: {e}"),
             BodyFault::Chunk(e) => write!(f, "peer body: {e}"),
         }
@@ -61,7 +61,7 @@ pub struct Relay<B> {
     inner: B,
     /// Named in the log line when the body is aborted.
     peer: SocketAddr,
-    /// Longest wait for the next frame (`network_timeout`).
+    /// Longest wait for the next frame (`peer_idle_timeout`).
     idle: Duration,
     /// Armed at the first `Pending` after a frame (most small bodies never
     /// wait, so no timer is registered for them).

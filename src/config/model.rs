@@ -323,6 +323,12 @@ pub struct Config {
     pub max_proxy_per_peer: Option<usize>,
     /// Time allowed to receive request headers (default 30 s).
     pub header_read_timeout: Duration,
+    /// Time a peer has to send its response head before the next candidate
+    /// is tried (default 5 s, never above `network_timeout`).
+    pub peer_response_timeout: Duration,
+    /// Longest stall inside a relayed peer body before the client
+    /// connection is aborted (default 10 s, never above `network_timeout`).
+    pub peer_idle_timeout: Duration,
     /// Largest request head in bytes (default 16 KiB, at least 8 KiB).
     pub max_header_size: usize,
     /// Idle keep-alive connection lifetime (default 65 s).
@@ -452,7 +458,7 @@ const ANTI_STEAL_KEYS: [&str; 6] = [
 ];
 
 /// Keys of the global section (besides `store_path<i>[_readonly]` and [`ANTI_STEAL_KEYS`]).
-pub(crate) const GLOBAL_KEYS: [&str; 59] = [
+pub(crate) const GLOBAL_KEYS: [&str; 61] = [
     "connect_timeout",
     "network_timeout",
     "base_path",
@@ -503,6 +509,8 @@ pub(crate) const GLOBAL_KEYS: [&str; 59] = [
     "max_connections",
     "max_proxy_per_peer",
     "header_read_timeout",
+    "peer_response_timeout",
+    "peer_idle_timeout",
     "max_header_size",
     "keepalive_timeout",
     "trusted_proxies",
@@ -873,6 +881,8 @@ impl Builder<'_> {
             max_connections: ops.max_connections,
             max_proxy_per_peer: ops.max_proxy_per_peer,
             header_read_timeout: ops.header_read_timeout,
+            peer_response_timeout: ops.peer_response_timeout.min(network_timeout),
+            peer_idle_timeout: ops.peer_idle_timeout.min(network_timeout),
             max_header_size: ops.max_header_size,
             keepalive_timeout: ops.keepalive_timeout,
             trusted_proxies: ops.trusted_proxies,
@@ -889,7 +899,15 @@ impl Builder<'_> {
         let Some(e) = g.get(key) else {
             return Duration::from_secs(default);
         };
-        match self.value(e, super::values::parse_int) {
+        let max = MAX_DURATION.as_secs() as i64;
+        let parsed = self.value(e, |v| {
+            let n = super::values::parse_int(v)?;
+            if n > max {
+                return Err(ValueError::OutOfRange { min: 1, max });
+            }
+            Ok(n)
+        });
+        match parsed {
             Some(v) if v > 0 => Duration::from_secs(v.unsigned_abs()),
             Some(_) => {
                 self.warn(
@@ -1308,6 +1326,8 @@ struct Ops {
     max_connections: Option<usize>,
     max_proxy_per_peer: Option<usize>,
     header_read_timeout: Duration,
+    peer_response_timeout: Duration,
+    peer_idle_timeout: Duration,
     max_header_size: usize,
     keepalive_timeout: Duration,
     trusted_proxies: Vec<Cidr>,
@@ -1318,6 +1338,10 @@ struct Ops {
     read_strategy: ReadStrategy,
     worker_threads: Option<usize>,
 }
+
+/// Longest accepted duration or timeout (one day): larger values are
+/// configuration errors, never a deadline that overflows at run time.
+pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
 /// Smallest accepted `max_header_size` (hyper's HTTP/1 buffer minimum).
 pub const MIN_HEADER_SIZE: u64 = 8 * 1024;
@@ -1367,10 +1391,10 @@ impl Builder<'_> {
     fn duration(&mut self, k: Keys<'_>, key: &str, default: u64, allow_zero: bool) -> Duration {
         self.opt(k, key, |v| {
             let d = parse_duration(v)?;
-            if d.is_zero() && !allow_zero {
+            if (d.is_zero() && !allow_zero) || d > MAX_DURATION {
                 return Err(ValueError::OutOfRange {
-                    min: 1,
-                    max: i64::MAX,
+                    min: i64::from(!allow_zero),
+                    max: MAX_DURATION.as_secs() as i64,
                 });
             }
             Ok(d)
@@ -1447,6 +1471,8 @@ impl Builder<'_> {
         let max_proxy_per_peer = self.usize_opt(g, "max_proxy_per_peer");
         let worker_threads = self.usize_opt(g, "worker_threads");
         let header_read_timeout = self.duration(g, "header_read_timeout", 30, false);
+        let peer_response_timeout = self.duration(g, "peer_response_timeout", 5, false);
+        let peer_idle_timeout = self.duration(g, "peer_idle_timeout", 10, false);
         let keepalive_timeout = self.duration(g, "keepalive_timeout", 65, true);
         let shutdown_grace = self.duration(g, "shutdown_grace", 30, true);
         let max_header_size = self
@@ -1513,6 +1539,8 @@ impl Builder<'_> {
             max_connections,
             max_proxy_per_peer,
             header_read_timeout,
+            peer_response_timeout,
+            peer_idle_timeout,
             max_header_size,
             keepalive_timeout,
             trusted_proxies,
@@ -2329,7 +2357,7 @@ mod tests {
         }
         assert_eq!(
             error("header_read_timeout=0\n"),
-            "3: header_read_timeout = 0: must be at least 1"
+            "3: header_read_timeout = 0: must be between 1 and 86400"
         );
         assert_eq!(
             error("keepalive_timeout=soon\n"),

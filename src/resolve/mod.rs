@@ -515,7 +515,8 @@ async fn via_http(
     if let proxy::Transport::Http = transport {
         let limits = crate::client::Limits {
             connect: cfg.connect_timeout,
-            network: cfg.network_timeout,
+            head: cfg.peer_response_timeout,
+            idle: cfg.peer_idle_timeout,
             max_idle: cfg
                 .max_proxy_per_peer
                 .unwrap_or(crate::client::DEFAULT_MAX_IDLE),
@@ -541,13 +542,18 @@ async fn via_http(
             transport,
             &ask,
             cfg.connect_timeout,
-            cfg.network_timeout,
+            cfg.peer_response_timeout,
         )
         .await?;
     if not_here(resp.status()) {
         return Err(Failure::NotHere);
     }
-    Ok(proxy::relay(resp, peer, cfg.network_timeout, permit.take()))
+    Ok(proxy::relay(
+        resp,
+        peer,
+        cfg.peer_idle_timeout,
+        permit.take(),
+    ))
 }
 
 async fn via_storage(
@@ -566,7 +572,8 @@ async fn via_storage(
         group: id.group().to_string(),
         remote: id.remote().to_string(),
         connect_timeout: cfg.connect_timeout,
-        network_timeout: cfg.network_timeout,
+        response_timeout: cfg.peer_response_timeout,
+        idle_timeout: cfg.peer_idle_timeout,
     };
     let validators = id_validators(id);
     let boundary = micros_now();

@@ -1,8 +1,9 @@
 //! The pooled client for HTTPS peers (docs/module-behaviour.md §8.2, with
 //! its replacement notes; plain-HTTP peers are [`crate::client`]'s). The
 //! headers forwarded each way are [`crate::client::headers`]'; the body
-//! streams as it arrives, bounded by `connect_timeout` (connect) and
-//! `network_timeout` (response head, and every gap in the body). A body
+//! streams as it arrives, bounded by `connect_timeout` (connect),
+//! `peer_response_timeout` (response head) and `peer_idle_timeout` (every
+//! gap in the body). A body
 //! that ends early or stalls ends the client's response with an error, so
 //! the client connection is aborted: never a short 200.
 
@@ -303,7 +304,7 @@ impl HttpProxy {
         transport: Transport<'_>,
         ask: &Ask<'_>,
         connect_timeout: Duration,
-        network_timeout: Duration,
+        response_timeout: Duration,
     ) -> Result<Response<Incoming>, Failure> {
         let auth = Bytes::from(authority(peer));
         let host =
@@ -326,8 +327,9 @@ impl HttpProxy {
         *req.uri_mut() = Uri::from_parts(parts).map_err(|_| Failure::Unreachable)?;
         *req.headers_mut() = request_headers(ask.headers, ask.bypass, host);
         let fut = self.client(connect_timeout, transport.tls()).request(req);
-        // The connect has its own limit; the head must follow within network_timeout.
-        match tokio::time::timeout(connect_timeout + network_timeout, fut).await {
+        // The connect has its own limit; the head must follow within
+        // peer_response_timeout.
+        match tokio::time::timeout(connect_timeout + response_timeout, fut).await {
             Err(_) => Err(Failure::Timeout),
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {

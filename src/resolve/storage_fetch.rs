@@ -87,8 +87,12 @@ pub struct Source {
     pub remote: String,
     /// `connect_timeout`.
     pub connect_timeout: Duration,
-    /// `network_timeout`.
-    pub network_timeout: Duration,
+    /// `peer_response_timeout`: for each read and write of the file-info
+    /// query, which decides whether this storage serves the request.
+    pub response_timeout: Duration,
+    /// `peer_idle_timeout`: for each read and write of the downloads that
+    /// make up the body.
+    pub idle_timeout: Duration,
 }
 
 /// Validators for the answer: the ID's when it carries them, else derived
@@ -108,7 +112,7 @@ pub async fn fetch(
         &src.group,
         &src.remote,
         src.connect_timeout,
-        src.network_timeout,
+        src.response_timeout,
     )
     .await
     .map_err(|e| {
@@ -166,7 +170,7 @@ impl Streaming {
                         start,
                         len,
                         self.src.connect_timeout,
-                        self.src.network_timeout,
+                        self.src.idle_timeout,
                     )
                     .await;
                     match d {

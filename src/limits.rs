@@ -100,6 +100,9 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 pub struct RateLimiter {
     inner: governor::RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>,
     checks: AtomicU64,
+    /// `(per_second, burst)`: a reload with the same quota keeps this
+    /// limiter and its clients' buckets.
+    quota: (u32, Option<u32>),
 }
 
 /// Checks between sweeps of idle clients from the limiter's table.
@@ -114,12 +117,18 @@ impl RateLimiter {
         Some(RateLimiter {
             inner: governor::RateLimiter::keyed(quota),
             checks: AtomicU64::new(0),
+            quota: (per_second, burst),
         })
     }
 
     /// From the configuration; `None` = unlimited.
     pub fn from_config(cfg: &crate::config::Config) -> Option<Self> {
         Self::new(cfg.rate_limit_per_ip?, cfg.rate_limit_burst)
+    }
+
+    /// Whether `other` limits at the same rate and burst.
+    pub fn same_quota(&self, other: &RateLimiter) -> bool {
+        self.quota == other.quota
     }
 
     /// Admits one request from `ip`, or says how long until it would be.

@@ -23,7 +23,7 @@ pub struct State {
     /// This node's own addresses (a decoded source among them is "us").
     pub local_ips: Vec<IpAddr>,
     /// Per-client-IP request rate limit; `None` = unlimited.
-    pub limiter: Option<RateLimiter>,
+    pub limiter: Option<Arc<RateLimiter>>,
     /// The access log of this configuration.
     pub access_log: AccessLogger,
     /// TLS server configuration of the `tls_listen` listeners.
@@ -65,7 +65,7 @@ impl State {
             &config.listen,
         );
         State {
-            limiter: RateLimiter::from_config(&config),
+            limiter: RateLimiter::from_config(&config).map(Arc::new),
             access_log: AccessLogger::open(&config),
             config: Arc::new(config),
             local_ips,
@@ -121,8 +121,15 @@ impl App {
         self.replace_state(State::new(config));
     }
 
-    /// Swaps in an already derived [`State`] (reload).
-    pub fn replace_state(&self, state: State) {
+    /// Swaps in an already derived [`State`] (reload). A rate limit with
+    /// the same rate and burst keeps its clients' buckets.
+    pub fn replace_state(&self, mut state: State) {
+        let old = self.current.load();
+        if let (Some(new), Some(kept)) = (&state.limiter, &old.limiter) {
+            if new.same_quota(kept) {
+                state.limiter = Some(kept.clone());
+            }
+        }
         self.current.store(Arc::new(state));
     }
 }

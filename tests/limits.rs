@@ -46,6 +46,35 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 }
 
 #[tokio::test]
+async fn rate_limit_buckets_survive_a_reload_with_the_same_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store(tmp.path(), &[100]);
+    let limited = "rate_limit_per_ip = 1/s\nrate_limit_burst = 2";
+    let srv = support::Server::start(&conf(&st, limited), tmp.path(), "127.0.0.22").await;
+    let url = &st.files[0].0;
+    for i in 0..3 {
+        assert_eq!(support::get(srv.addr, url).await.status, 200, "request {i}");
+    }
+    assert_eq!(support::get(srv.addr, url).await.status, 429);
+    let reload = |extra: &str| {
+        let dir = tmp.path().join("reloaded");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mod_fastdfs.conf");
+        std::fs::write(&path, conf(&st, extra)).unwrap();
+        match fdfs_httpd::config::Config::load(&path) {
+            Ok(l) => srv.app.replace(l.config),
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    // Another key changes, the rate does not: the client's bucket is kept.
+    reload(&format!("{limited}\nlog_level = debug"));
+    assert_eq!(support::get(srv.addr, url).await.status, 429, "bucket kept");
+    // A new rate: new buckets.
+    reload("rate_limit_per_ip = 1000/s\nrate_limit_burst = 2");
+    assert_eq!(support::get(srv.addr, url).await.status, 200, "new quota");
+}
+
+#[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let tmp = tempfile::tempdir().unwrap();
     let st = store(tmp.path(), &[100]);

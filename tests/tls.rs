@@ -463,3 +463,35 @@ fn check_config_validates_tls_files() {
     assert!(!out.status.success());
     assert!(err.contains("CA bundle"), "{err}");
 }
+
+/// A client that negotiates h2 and never sends the connection preface is
+/// closed after `header_read_timeout` (hyper has no limit of its own).
+#[tokio::test]
+async fn h2_without_a_preface_is_closed_after_header_read_timeout() {
+    use tokio::io::AsyncReadExt;
+    let site = Site::new("A");
+    let conf = site.conf(
+        "127.0.0.2",
+        "proxy",
+        "listen = 127.0.0.23:0\ntls_listen = 127.0.0.24:0\nheader_read_timeout = 1s\n",
+    );
+    let srv = Running::start(&conf).await;
+    let tls_addr = srv.first_addr(Kind::Https);
+    let mut s = tls_connect(tls_addr, site.ca.client_config(&[b"h2"])).await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let t0 = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("closed within 5 s");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // A client that does send it is served.
+    let s = tls_connect(tls_addr, site.ca.client_config(&[b"h2"])).await;
+    let mut send = h2(s).await.expect("h2 handshake");
+    let g = h2_get(&mut send, "https", SMALL, &[]).await;
+    assert_eq!(g.status, StatusCode::OK);
+    srv.stop().await;
+}

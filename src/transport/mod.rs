@@ -469,10 +469,32 @@ fn serve_tls(
             None => Proto::Auto,
         };
         let _open = app.metrics.connection();
-        hyper_connection(&app, watcher, stream, info, proto).await;
+        if proto == Proto::Http2 {
+            // hyper has no limit for the h2 connection preface: a client
+            // that negotiated h2 and sends nothing is closed after
+            // header_read_timeout, like a silent HTTP/1.1 client.
+            let (mut r, w) = tokio::io::split(stream);
+            let mut preface = [0u8; H2_PREFACE_LEN];
+            match tokio::time::timeout(timeout, r.read_exact(&mut preface)).await {
+                Ok(Ok(_)) => {
+                    let io = tokio::io::join(std::io::Cursor::new(preface).chain(r), w);
+                    hyper_connection(&app, watcher, io, info, proto).await;
+                }
+                Ok(Err(e)) => tracing::debug!("h2 preface from {}: {e}", info.peer),
+                Err(_) => tracing::debug!(
+                    "h2 connection from {}: no preface within header_read_timeout, closed",
+                    info.peer
+                ),
+            }
+        } else {
+            hyper_connection(&app, watcher, stream, info, proto).await;
+        }
         drop(permit);
     });
 }
+
+/// Length of the HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE_LEN: usize = 24;
 
 /// Serves HTTP on an established connection through hyper.
 async fn hyper_connection<I>(app: &Arc<App>, watcher: Watcher, io: I, info: ConnInfo, proto: Proto)

@@ -4,7 +4,6 @@ use super::*;
 use crate::config::fs::PathProblem;
 use crate::config::ini::parse_document;
 use crate::config::keys::store_path_key;
-use crate::config::keys::{ANTI_STEAL_KEYS, GLOBAL_KEYS, GROUP_KEYS};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
@@ -835,31 +834,4 @@ fn store_path_keys() {
     assert_eq!(store_path_key("store_path_count"), None);
     assert_eq!(store_path_key("store_pathx"), None);
     assert_eq!(store_path_key("store_path_readonly"), None);
-}
-
-#[test]
-fn example_conf_documents_every_key() {
-    let text = format!(
-        "{}\n{}",
-        include_str!("../../../conf/mod_fastdfs.conf"),
-        include_str!("../../../conf/http.conf")
-    );
-    let documented: HashSet<&str> = text
-        .lines()
-        .filter_map(|l| {
-            l.trim_start_matches('#')
-                .split_once('=')
-                .map(|(k, _)| k.trim())
-        })
-        .collect();
-    for k in GLOBAL_KEYS
-        .iter()
-        .chain(&ANTI_STEAL_KEYS)
-        .chain(&GROUP_KEYS)
-    {
-        assert!(documented.contains(k), "{k} is not documented in conf/");
-    }
-    for k in ["store_path0", "store_path0_readonly", "#include http.conf"] {
-        assert!(text.contains(k), "{k}");
-    }
 }

@@ -109,7 +109,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// The listeners `config` asks for: `listen` as HTTP, `tls_listen` as HTTPS.
 pub fn wanted(config: &Config) -> Vec<(Kind, SocketAddr)> {
     let plain = config.listen.iter().map(|a| (Kind::Http, *a));
-    let tls = config.tls_listen.iter().map(|a| (Kind::Https, *a));
+    let tls = config.tls_listen().iter().map(|a| (Kind::Https, *a));
     plain.chain(tls).collect()
 }
 

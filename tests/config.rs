@@ -613,12 +613,13 @@ fn new_keys_parse_and_fail() {
         (Some(8888), Scheme::Https)
     );
     assert_eq!(c.proxy_via, [ProxyVia::Http, ProxyVia::Storage]);
-    assert_eq!(c.tls_listen, ["0.0.0.0:8443".parse().unwrap()]);
-    assert_eq!(c.tls_cert_file, Some(site.path("tls/cert.pem")));
-    assert_eq!(c.tls_key_file, Some(site.path("tls/key.pem")));
+    let tls = c.tls.as_ref().expect("tls_listen with its files");
+    assert_eq!(tls.listen, ["0.0.0.0:8443".parse().unwrap()]);
+    assert_eq!(tls.cert_file, site.path("tls/cert.pem"));
+    assert_eq!(tls.key_file, site.path("tls/key.pem"));
     assert!(c.http2_cleartext && c.watch_config);
     assert_eq!(
-        (c.rate_limit_per_ip, c.rate_limit_burst),
+        (c.rate_limit_per_ip(), c.rate_limit_burst()),
         (Some(100), Some(50))
     );
     assert_eq!(
@@ -818,5 +819,5 @@ fn example_conf_commented_keys_are_valid() {
     let l = ok(site.load(&text));
     assert!(l.warnings.is_empty(), "{:?}", warns(&l));
     assert!(l.config.bypass_header.is_some());
-    assert_eq!(l.config.rate_limit_per_ip, Some(100));
+    assert_eq!(l.config.rate_limit_per_ip(), Some(100));
 }

@@ -28,8 +28,8 @@ mod values;
 pub use mime::MimeTable;
 pub use model::{
     AccessLog, AccessLogFormat, AntiSteal, Config, FailFile, GroupConfig, LogLevel, ProxyVia,
-    ReadStrategy, ResponseMode, Scheme, TrackerAddr, DEFAULT_CONTENT_TYPE, DEFAULT_LISTEN,
-    DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
+    RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr, DEFAULT_CONTENT_TYPE,
+    DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
 };
 pub use ops::{MAX_HEADER_SIZE, MIN_HEADER_SIZE};
 pub use storage_ids::{

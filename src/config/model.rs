@@ -237,6 +237,28 @@ pub enum ReadStrategy {
     Threads,
 }
 
+/// HTTPS listeners (`tls_listen`) and the certificate and key they serve:
+/// one is never configured without the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListen {
+    /// Addresses (`tls_listen`, repeatable).
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain (`tls_cert_file`).
+    pub cert_file: PathBuf,
+    /// PEM private key (`tls_key_file`).
+    pub key_file: PathBuf,
+}
+
+/// A per-client-IP request rate (`rate_limit_per_ip`) with its burst
+/// (`rate_limit_burst`): a burst exists only with a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second.
+    pub per_ip: u32,
+    /// Burst above the rate; `None` = the limiter's default.
+    pub burst: Option<u32>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -297,20 +319,14 @@ pub struct Config {
     pub peer_ca_file: Option<PathBuf>,
     /// Proxy transports in order of preference (default `[Http]`).
     pub proxy_via: Vec<ProxyVia>,
-    /// TLS listeners.
-    pub tls_listen: Vec<SocketAddr>,
-    /// PEM certificate chain; required with `tls_listen`.
-    pub tls_cert_file: Option<PathBuf>,
-    /// PEM private key; required with `tls_listen`.
-    pub tls_key_file: Option<PathBuf>,
+    /// TLS listeners with their certificate and key; `None` without `tls_listen`.
+    pub tls: Option<TlsListen>,
     /// Accept HTTP/2 prior-knowledge on plain listeners.
     pub http2_cleartext: bool,
     /// Reload when one of [`Config::files`] changes.
     pub watch_config: bool,
-    /// Requests per second per client IP; `None` = unlimited.
-    pub rate_limit_per_ip: Option<u32>,
-    /// Burst above the rate.
-    pub rate_limit_burst: Option<u32>,
+    /// Per-client-IP request rate and its burst; `None` = unlimited.
+    pub rate_limit: Option<RateLimit>,
     /// Cap on concurrent client connections (accept waits beyond it).
     pub max_connections: Option<usize>,
     /// Cap on concurrent proxied requests per peer.
@@ -338,6 +354,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// The HTTPS listen addresses (empty without `tls_listen`).
+    pub fn tls_listen(&self) -> &[SocketAddr] {
+        self.tls.as_ref().map_or(&[], |t| &t.listen)
+    }
+
+    /// Requests per second per client IP; `None` = unlimited.
+    pub fn rate_limit_per_ip(&self) -> Option<u32> {
+        self.rate_limit.map(|r| r.per_ip)
+    }
+
+    /// Burst above the rate; `None` without a rate or without a burst.
+    pub fn rate_limit_burst(&self) -> Option<u32> {
+        self.rate_limit.and_then(|r| r.burst)
+    }
+
     /// The hosted group with that name.
     pub fn group(&self, name: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.name == name)

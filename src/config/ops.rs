@@ -23,13 +23,10 @@ pub(super) struct Ops {
     pub(super) peer_scheme: Scheme,
     pub(super) peer_ca_file: Option<PathBuf>,
     pub(super) proxy_via: Vec<ProxyVia>,
-    pub(super) tls_listen: Vec<SocketAddr>,
-    pub(super) tls_cert_file: Option<PathBuf>,
-    pub(super) tls_key_file: Option<PathBuf>,
+    pub(super) tls: Option<TlsListen>,
     pub(super) http2_cleartext: bool,
     pub(super) watch_config: bool,
-    pub(super) rate_limit_per_ip: Option<u32>,
-    pub(super) rate_limit_burst: Option<u32>,
+    pub(super) rate_limit: Option<RateLimit>,
     pub(super) max_connections: Option<usize>,
     pub(super) max_proxy_per_peer: Option<usize>,
     pub(super) header_read_timeout: Duration,
@@ -153,9 +150,17 @@ impl Builder<'_> {
         }
         let tls_cert_file = self.checked_file(g, "tls_cert_file");
         let tls_key_file = self.checked_file(g, "tls_key_file");
+        let mut tls = None;
         if let Some(e) = g.all("tls_listen").next() {
-            if tls_cert_file.is_none() || tls_key_file.is_none() {
-                self.err(e, "tls_listen requires both tls_cert_file and tls_key_file");
+            match (tls_cert_file, tls_key_file) {
+                (Some(cert_file), Some(key_file)) => {
+                    tls = Some(TlsListen {
+                        listen: tls_listen.clone(),
+                        cert_file,
+                        key_file,
+                    });
+                }
+                _ => self.err(e, "tls_listen requires both tls_cert_file and tls_key_file"),
             }
         } else if let Some(e) = g.get("tls_cert_file").or_else(|| g.get("tls_key_file")) {
             self.warn(e, format!("{} is unused without tls_listen", e.key));
@@ -174,6 +179,10 @@ impl Builder<'_> {
                 self.warn(e, "rate_limit_burst is unused without rate_limit_per_ip");
             }
         }
+        let rate_limit = rate_limit_per_ip.map(|per_ip| RateLimit {
+            per_ip,
+            burst: rate_limit_burst,
+        });
         let max_connections = self.usize_opt(g, "max_connections");
         let max_proxy_per_peer = self.usize_opt(g, "max_proxy_per_peer");
         let worker_threads = self.usize_opt(g, "worker_threads");
@@ -234,13 +243,10 @@ impl Builder<'_> {
             peer_scheme,
             peer_ca_file,
             proxy_via,
-            tls_listen,
-            tls_cert_file,
-            tls_key_file,
+            tls,
             http2_cleartext,
             watch_config,
-            rate_limit_per_ip,
-            rate_limit_burst,
+            rate_limit,
             max_connections,
             max_proxy_per_peer,
             header_read_timeout,

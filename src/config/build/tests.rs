@@ -141,9 +141,9 @@ fn defaults() {
     assert!(c.peer_ip_addrs.is_empty());
     assert_eq!((c.peer_http_port, c.peer_scheme), (None, Scheme::Http));
     assert_eq!(c.proxy_via, [ProxyVia::Http]);
-    assert!(c.tls_listen.is_empty() && c.tls_cert_file.is_none() && c.tls_key_file.is_none());
+    assert!(c.tls.is_none() && c.tls_listen().is_empty());
     assert!(!c.http2_cleartext && !c.watch_config);
-    assert_eq!((c.rate_limit_per_ip, c.rate_limit_burst), (None, None));
+    assert_eq!(c.rate_limit, None);
     assert_eq!(
         (c.max_connections, c.max_proxy_per_peer, c.worker_threads),
         (None, None, None)
@@ -696,8 +696,10 @@ fn listen_and_peers() {
 #[test]
 fn tls() {
     let c = ok("tls_listen=0.0.0.0:443\ntls_cert_file=cert.pem\ntls_key_file=/etc/fdfs/key.pem\n");
-    assert_eq!(c.tls_listen, ["0.0.0.0:443".parse().unwrap()]);
-    assert_eq!(c.tls_cert_file, Some(PathBuf::from("/etc/fdfs/cert.pem")));
+    assert_eq!(c.tls_listen(), ["0.0.0.0:443".parse().unwrap()]);
+    let tls = c.tls.as_ref().expect("tls_listen with its files");
+    assert_eq!(tls.cert_file, PathBuf::from("/etc/fdfs/cert.pem"));
+    assert_eq!(tls.key_file, PathBuf::from("/etc/fdfs/key.pem"));
     assert_eq!(c.files.len(), 2);
     assert_eq!(
         error("tls_listen=0.0.0.0:443\ntls_cert_file=cert.pem\n"),
@@ -718,7 +720,7 @@ fn tls() {
 fn limits_and_timeouts() {
     let c = ok("rate_limit_per_ip=100/s\nrate_limit_burst=20\nmax_connections=1000\nmax_proxy_per_peer=8\nworker_threads=4\nheader_read_timeout=10s\nkeepalive_timeout=0\nshutdown_grace=500ms\nmax_header_size=32K\nhttp2_cleartext=on\nwatch_config=yes\n");
     assert_eq!(
-        (c.rate_limit_per_ip, c.rate_limit_burst),
+        (c.rate_limit_per_ip(), c.rate_limit_burst()),
         (Some(100), Some(20))
     );
     assert_eq!(
@@ -730,7 +732,7 @@ fn limits_and_timeouts() {
     assert_eq!(c.shutdown_grace, Duration::from_millis(500));
     assert_eq!(c.max_header_size, 32768);
     assert!(c.http2_cleartext && c.watch_config);
-    assert_eq!(ok("rate_limit_per_ip=5\n").rate_limit_per_ip, Some(5));
+    assert_eq!(ok("rate_limit_per_ip=5\n").rate_limit_per_ip(), Some(5));
     assert_eq!(
         error("rate_limit_per_ip=0\n"),
         "3: rate_limit_per_ip = 0: must be between 1 and 4294967295"

@@ -139,6 +139,23 @@ impl Builder<'_> {
         );
         let peer_ca_file = self.checked_file(g, "peer_ca_file");
         let proxy_via = self.proxy_via(g);
+        // docs/replication-lag.md "HTTPS peers": not refused, since redirect
+        // mode and proxy_via = storage need no CA; said once, at load.
+        let redirect = g
+            .get("response_mode")
+            .is_some_and(|e| e.value == "redirect");
+        if let Some(e) = g.get("peer_scheme") {
+            if peer_scheme == Scheme::Https
+                && peer_ca_file.is_none()
+                && !redirect
+                && proxy_via.contains(&ProxyVia::Http)
+            {
+                self.warn(
+                    e,
+                    "peer_scheme = https needs peer_ca_file (a PEM CA bundle) to proxy over HTTP; such proxying answers 502",
+                );
+            }
+        }
 
         let tls_listen = self.list(g, "tls_listen", parse_socket_addr);
         for e in g.all("tls_listen") {

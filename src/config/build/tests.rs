@@ -837,3 +837,16 @@ fn store_path_keys() {
     assert_eq!(store_path_key("store_pathx"), None);
     assert_eq!(store_path_key("store_path_readonly"), None);
 }
+
+#[test]
+fn https_peers_without_ca_warn_once_at_load() {
+    let w = warnings("peer_scheme=https\n");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("peer_scheme = https needs peer_ca_file")),
+        "{w:?}"
+    );
+    assert!(warnings("peer_scheme=https\nresponse_mode=redirect\n").is_empty());
+    assert!(warnings("peer_scheme=https\nproxy_via=storage\n").is_empty());
+    assert!(warnings("peer_scheme=https\npeer_ca_file=cert.pem\n").is_empty());
+}

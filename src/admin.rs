@@ -229,7 +229,7 @@ pub fn status_json(app: &App, state: &State) -> String {
     );
     json_list(&mut o, &c.listen);
     o.push_str(",\"tls_listen\":");
-    json_list(&mut o, &c.tls_listen);
+    json_list(&mut o, c.tls_listen());
     o.push_str(",\"admin_listen\":");
     match c.admin_listen {
         Some(a) => push_json_str(&mut o, a.to_string().as_bytes()),
@@ -260,9 +260,9 @@ pub fn status_json(app: &App, state: &State) -> String {
     o.push_str("],\"local_ips\":");
     json_list(&mut o, &state.local_ips);
     o.push_str(",\"limits\":{\"rate_limit_per_ip\":");
-    json_opt(&mut o, c.rate_limit_per_ip);
+    json_opt(&mut o, c.rate_limit_per_ip());
     o.push_str(",\"rate_limit_burst\":");
-    json_opt(&mut o, c.rate_limit_burst);
+    json_opt(&mut o, c.rate_limit_burst());
     o.push_str(",\"max_connections\":");
     json_opt(&mut o, c.max_connections);
     o.push_str(",\"max_proxy_per_peer\":");

@@ -123,7 +123,8 @@ impl RateLimiter {
 
     /// From the configuration; `None` = unlimited.
     pub fn from_config(cfg: &crate::config::Config) -> Option<Self> {
-        Self::new(cfg.rate_limit_per_ip?, cfg.rate_limit_burst)
+        let rate = cfg.rate_limit?;
+        Self::new(rate.per_ip, rate.burst)
     }
 
     /// Whether `other` limits at the same rate and burst.

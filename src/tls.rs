@@ -73,8 +73,6 @@ pub enum TlsError {
     BadCa(rustls::Error),
     /// rustls refused the key or the configuration.
     Rustls(rustls::Error),
-    /// `tls_listen` is set but a file key is missing (the loader rejects this).
-    NotConfigured,
 }
 
 impl fmt::Display for TlsError {
@@ -90,9 +88,6 @@ impl fmt::Display for TlsError {
             }
             TlsError::BadCa(e) => write!(f, "CA bundle: unusable certificate: {e}"),
             TlsError::Rustls(e) => write!(f, "TLS: {e}"),
-            TlsError::NotConfigured => {
-                f.write_str("tls_listen requires tls_cert_file and tls_key_file")
-            }
         }
     }
 }
@@ -182,12 +177,9 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, 
 
 /// The server configuration `config` asks for: `None` without `tls_listen`.
 pub fn server_config_for(config: &Config) -> Result<Option<Arc<ServerConfig>>, TlsError> {
-    if config.tls_listen.is_empty() {
-        return Ok(None);
-    }
-    match (&config.tls_cert_file, &config.tls_key_file) {
-        (Some(cert), Some(key)) => load_server_config(cert, key).map(Some),
-        _ => Err(TlsError::NotConfigured),
+    match &config.tls {
+        Some(t) => load_server_config(&t.cert_file, &t.key_file).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -592,10 +592,12 @@ fn new_keys_parse_and_fail() {
     let site = Site::new();
     site.write("tls/cert.pem", "c");
     site.write("tls/key.pem", "k");
+    site.write("tls/ca.pem", "ca");
     fs::create_dir(site.path("logs")).unwrap();
     let l = ok(site.load(&site.minimal(
         "listen = 127.0.0.1:8080, [::1]:8080\nlisten = 9090\nlocal_ip_addrs = 10.0.0.5, 192.168.1.5\n\
          peer_ip_addrs = 10.0.0.6\npeer_http_port = 8888\npeer_scheme = https\nproxy_via = http, storage\n\
+         peer_ca_file = tls/ca.pem\n\
          tls_listen = 0.0.0.0:8443\ntls_cert_file = tls/cert.pem\ntls_key_file = tls/key.pem\n\
          http2_cleartext = true\nwatch_config = yes\nrate_limit_per_ip = 100/s\nrate_limit_burst = 50\n\
          max_connections = 10000\nmax_proxy_per_peer = 64\nheader_read_timeout = 10s\nmax_header_size = 32K\n\
@@ -613,12 +615,13 @@ fn new_keys_parse_and_fail() {
         (Some(8888), Scheme::Https)
     );
     assert_eq!(c.proxy_via, [ProxyVia::Http, ProxyVia::Storage]);
-    assert_eq!(c.tls_listen, ["0.0.0.0:8443".parse().unwrap()]);
-    assert_eq!(c.tls_cert_file, Some(site.path("tls/cert.pem")));
-    assert_eq!(c.tls_key_file, Some(site.path("tls/key.pem")));
+    let tls = c.tls.as_ref().expect("tls_listen with its files");
+    assert_eq!(tls.listen, ["0.0.0.0:8443".parse().unwrap()]);
+    assert_eq!(tls.cert_file, site.path("tls/cert.pem"));
+    assert_eq!(tls.key_file, site.path("tls/key.pem"));
     assert!(c.http2_cleartext && c.watch_config);
     assert_eq!(
-        (c.rate_limit_per_ip, c.rate_limit_burst),
+        (c.rate_limit_per_ip(), c.rate_limit_burst()),
         (Some(100), Some(50))
     );
     assert_eq!(
@@ -847,5 +850,5 @@ fn example_conf_commented_keys_are_valid() {
     let l = ok(site.load(&text));
     assert!(l.warnings.is_empty(), "{:?}", warns(&l));
     assert!(l.config.bypass_header.is_some());
-    assert_eq!(l.config.rate_limit_per_ip, Some(100));
+    assert_eq!(l.config.rate_limit_per_ip(), Some(100));
 }

@@ -3,33 +3,41 @@
 //! read with libfastcommon's INI rules into a typed, validated [`Config`].
 //!
 //! Spec: docs/config-keys.md (all sections), docs/file-id.md §7.
-//! Layout: `ini` syntax (pure), `values` typed values (pure),
-//! `model` the [`Config`] and its rules, `mime`/`mime_builtin` the MIME
-//! tables, `storage_ids` the ID table. [`Config::load`] does the I/O;
+//! Layout: `ini` syntax (pure), `values` typed values (pure), `model` the
+//! [`Config`] types, `keys` the key table and its lint, `fs` the
+//! file-system seam, `build` the builder with `module` (the module's keys)
+//! and `ops` (operational keys), `mime`/`mime_builtin` the MIME tables,
+//! `storage_ids` the ID table. [`Config::load`] does the I/O;
 //! every problem found is reported, not only the first.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod build;
+mod fs;
 mod ini;
+mod keys;
 mod mime;
 mod mime_builtin;
 mod model;
+mod module;
+mod ops;
 mod storage_ids;
 mod values;
 
 pub use mime::MimeTable;
 pub use model::{
     AccessLog, AccessLogFormat, AntiSteal, Config, FailFile, GroupConfig, LogLevel, ProxyVia,
-    ReadStrategy, ResponseMode, Scheme, TrackerAddr, DEFAULT_CONTENT_TYPE, DEFAULT_LISTEN,
-    DEFAULT_TRACKER_PORT, MAX_HEADER_SIZE, MAX_STORE_PATHS, MAX_TRACKERS, MIN_HEADER_SIZE,
+    RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr, DEFAULT_CONTENT_TYPE,
+    DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
 };
+pub use ops::{MAX_HEADER_SIZE, MIN_HEADER_SIZE};
 pub use storage_ids::{
     RwMode, StorageIdEntry, StorageIds, DEFAULT_STORAGE_PORT, MAX_GROUP_NAME_LEN, MAX_STORAGE_ID,
 };
 pub use values::{Cidr, CidrError, ValueError};
 
-use model::{Env, RealEnv};
+use fs::{Env, OfflineEnv, RealEnv};
 
 /// A problem found in a configuration file, with its location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +135,7 @@ fn load_text(
     let mut d = Diags::default();
     let mut fetch = |p: &Path| env.read(p);
     let doc = ini::parse_document(text, path, base_dir, &mut fetch, &mut d);
-    let mut config = model::build(&doc, base_dir, env, &mut d);
+    let mut config = build::build(&doc, base_dir, env, &mut d);
     if read_main {
         config.files.insert(0, path.to_path_buf());
     }
@@ -174,28 +182,6 @@ impl Config {
     pub fn from_str_offline(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         let path = Path::new("/offline/mod_fastdfs.conf");
         load_text(text, path, Path::new("/offline"), &OfflineEnv, false)
-    }
-}
-
-/// An [`Env`] that reads nothing: files are missing, directories exist,
-/// names do not resolve.
-struct OfflineEnv;
-
-impl Env for OfflineEnv {
-    fn read(&self, _path: &Path) -> std::io::Result<String> {
-        Err(std::io::ErrorKind::NotFound.into())
-    }
-    fn check_dir(&self, _path: &Path) -> Result<(), model::PathProblem> {
-        Ok(())
-    }
-    fn check_file(&self, _path: &Path) -> Result<(), model::PathProblem> {
-        Err(model::PathProblem::Missing)
-    }
-    fn is_dir(&self, _path: &Path) -> bool {
-        false
-    }
-    fn resolve(&self, _host: &str) -> Option<std::net::IpAddr> {
-        None
     }
 }
 

@@ -97,7 +97,7 @@ pub use crate::net::bind;
 /// The listeners `config` asks for: `listen` as HTTP, `tls_listen` as HTTPS.
 pub fn wanted(config: &Config) -> Vec<(Kind, SocketAddr)> {
     let plain = config.listen.iter().map(|a| (Kind::Http, *a));
-    let tls = config.tls_listen.iter().map(|a| (Kind::Https, *a));
+    let tls = config.tls_listen().iter().map(|a| (Kind::Https, *a));
     plain.chain(tls).collect()
 }
 

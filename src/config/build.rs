@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::fs::Env;
 use super::ini::{Document, Entry};
-use super::keys::Keys;
+use super::keys::{key_def, store_path_key, Keys, Scope};
 use super::mime::MimeTable;
 use super::model::*;
 use super::storage_ids::StorageIds;
@@ -301,6 +301,54 @@ impl Builder<'_> {
             shutdown_grace: ops.shutdown_grace,
             read_strategy: ops.read_strategy,
             worker_threads: ops.worker_threads,
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// Warns about unknown keys and repeated single-value keys, in file order.
+    pub(super) fn lint(&mut self, entries: &[Entry], section: Option<&str>) {
+        for (i, e) in entries.iter().enumerate() {
+            let key = e.key.as_str();
+            let known = match section {
+                None => key_def(key).is_some() || store_path_key(key).is_some(),
+                Some(_) => {
+                    key_def(key).is_some_and(|k| k.scope == Scope::Both)
+                        || store_path_key(key).is_some()
+                }
+            };
+            if !known {
+                let msg = match section {
+                    Some(s) if key_def(key).is_some() => {
+                        format!("key \"{key}\" is a global key; ignored in section [{s}]")
+                    }
+                    Some(s) => format!("unknown key \"{key}\" in section [{s}] (ignored)"),
+                    None => format!("unknown key \"{key}\" (ignored)"),
+                };
+                self.warn(e, msg);
+                continue;
+            }
+            // Repeated single-value keys: warn at the last occurrence.
+            if key_def(key).is_some_and(|k| k.repeatable) {
+                continue;
+            }
+            let later = entries.get(i + 1..).unwrap_or(&[]);
+            let earlier = entries.get(..i).unwrap_or(&[]);
+            if later.iter().any(|x| x.key == key) || !earlier.iter().any(|x| x.key == key) {
+                continue;
+            }
+            let others: Vec<String> = earlier
+                .iter()
+                .filter(|x| x.key == key)
+                .map(|x| format!("{}:{}", self.file_of(x.file).display(), x.line))
+                .collect();
+            self.warn(
+                e,
+                format!(
+                    "key \"{key}\" repeated (also at {}); this last value is used",
+                    others.join(", ")
+                ),
+            );
         }
     }
 }

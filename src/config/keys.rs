@@ -1,9 +1,9 @@
 //! The key table: every key read, where it may appear, whether repeats are
 //! all used, and its doc line in the annotated `conf/mod_fastdfs.conf`
 //! (docs/config-keys.md §1, §1.1, §2, §5, §7). The lint that warns about
-//! unknown and repeated keys reads it, and a test holds `conf/` to it.
+//! unknown and repeated keys (`build`) reads it, and a test holds `conf/`
+//! to it.
 
-use super::build::Builder;
 use super::ini::Entry;
 
 /// Where a key may be set.
@@ -125,54 +125,6 @@ impl<'a> Keys<'a> {
     }
     pub(super) fn has_prefix(self, prefix: &str) -> bool {
         self.0.iter().any(|e| e.key.starts_with(prefix))
-    }
-}
-
-impl Builder<'_> {
-    /// Warns about unknown keys and repeated single-value keys, in file order.
-    pub(super) fn lint(&mut self, entries: &[Entry], section: Option<&str>) {
-        for (i, e) in entries.iter().enumerate() {
-            let key = e.key.as_str();
-            let known = match section {
-                None => key_def(key).is_some() || store_path_key(key).is_some(),
-                Some(_) => {
-                    key_def(key).is_some_and(|k| k.scope == Scope::Both)
-                        || store_path_key(key).is_some()
-                }
-            };
-            if !known {
-                let msg = match section {
-                    Some(s) if key_def(key).is_some() => {
-                        format!("key \"{key}\" is a global key; ignored in section [{s}]")
-                    }
-                    Some(s) => format!("unknown key \"{key}\" in section [{s}] (ignored)"),
-                    None => format!("unknown key \"{key}\" (ignored)"),
-                };
-                self.warn(e, msg);
-                continue;
-            }
-            // Repeated single-value keys: warn at the last occurrence.
-            if key_def(key).is_some_and(|k| k.repeatable) {
-                continue;
-            }
-            let later = entries.get(i + 1..).unwrap_or(&[]);
-            let earlier = entries.get(..i).unwrap_or(&[]);
-            if later.iter().any(|x| x.key == key) || !earlier.iter().any(|x| x.key == key) {
-                continue;
-            }
-            let others: Vec<String> = earlier
-                .iter()
-                .filter(|x| x.key == key)
-                .map(|x| format!("{}:{}", self.file_of(x.file).display(), x.line))
-                .collect();
-            self.warn(
-                e,
-                format!(
-                    "key \"{key}\" repeated (also at {}); this last value is used",
-                    others.join(", ")
-                ),
-            );
-        }
     }
 }
 

@@ -18,6 +18,29 @@ const ONLY_A: &str = "/group1/M00/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
 const ONLY_A_REL: &str = "data/00/00/fwAAAmsGtwGAG8RbAAABXg99Y_M074.txt";
 const PEERS: &str = "127.0.0.2,127.0.0.3,127.0.0.4";
 
+/// A proxy-mode node over the fixture store `store` ("A" or "B") on `l`,
+/// with [`PEERS`] and the recorded delay.
+async fn proxy_node(
+    tmp: &std::path::Path,
+    name: &str,
+    store: &str,
+    l: tokio::net::TcpListener,
+) -> Server {
+    let ip = l.local_addr().unwrap().ip().to_string();
+    node(
+        tmp,
+        name,
+        store,
+        &ip,
+        l,
+        "proxy",
+        PEERS,
+        "",
+        real_recorded_delay(),
+    )
+    .await
+}
+
 /// A fresh ID whose source is A and that no store has.
 fn ghost_of_a() -> String {
     let remote = IdBuilder::new()
@@ -38,19 +61,7 @@ async fn a_peer_that_is_back_serves_the_next_request() {
     let la = ls.pop().unwrap();
     let a_addr = la.local_addr().unwrap();
     drop(la); // the source is down
-    let delay = real_recorded_delay();
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
+    let b = proxy_node(tmp.path(), "b", "B", lb).await;
     // Enough failures to open A's circuit (2) and then some.
     for i in 0..4 {
         let t0 = Instant::now();
@@ -60,18 +71,7 @@ async fn a_peer_that_is_back_serves_the_next_request() {
     }
     // A is back on its address.
     let la = fdfs_httpd::transport::bind(a_addr).expect("rebind A");
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
+    let _a = proxy_node(tmp.path(), "a", "A", la).await;
     let r = get(b.addr, ONLY_A).await;
     assert_eq!(r.status, 200, "the first request after A is back");
     let want = std::fs::read(fixtures().join("real/storageA").join(ONLY_A_REL)).unwrap();
@@ -89,31 +89,8 @@ async fn the_source_saying_404_is_404_even_with_a_peer_down() {
     drop(ls.pop()); // C (127.0.0.4) is down
     let lb = ls.pop().unwrap();
     let la = ls.pop().unwrap();
-    let delay = real_recorded_delay();
-    let _a = node(
-        tmp.path(),
-        "a",
-        "A",
-        "127.0.0.2",
-        la,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
+    let _a = proxy_node(tmp.path(), "a", "A", la).await;
+    let b = proxy_node(tmp.path(), "b", "B", lb).await;
     let ghost = ghost_of_a();
     for i in 0..4 {
         let r = get(b.addr, &ghost).await;
@@ -133,31 +110,8 @@ async fn the_source_unreachable_and_a_peer_saying_404_is_502() {
     let lc = ls.pop().unwrap();
     let lb = ls.pop().unwrap();
     drop(ls); // A (the source) is down; C is up without the file
-    let delay = real_recorded_delay();
-    let _c = node(
-        tmp.path(),
-        "c",
-        "B",
-        "127.0.0.4",
-        lc,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
+    let _c = proxy_node(tmp.path(), "c", "B", lc).await;
+    let b = proxy_node(tmp.path(), "b", "B", lb).await;
     assert_eq!(get(b.addr, &ghost_of_a()).await.status, 502);
 }
 
@@ -169,19 +123,7 @@ async fn one_probe_per_cooling_peer_the_others_get_a_quick_503() {
     let la = ls.pop().unwrap();
     let a_addr = la.local_addr().unwrap();
     drop(la);
-    let delay = real_recorded_delay();
-    let b = node(
-        tmp.path(),
-        "b",
-        "B",
-        "127.0.0.3",
-        lb,
-        "proxy",
-        PEERS,
-        "",
-        delay,
-    )
-    .await;
+    let b = proxy_node(tmp.path(), "b", "B", lb).await;
     for _ in 0..2 {
         assert_eq!(get(b.addr, ONLY_A).await.status, 502);
     }

@@ -22,31 +22,13 @@ async fn read_all(s: &mut TcpStream) -> Vec<u8> {
     all
 }
 
-/// Splits back-to-back responses whose bodies are framed by
-/// Content-Length (or absent): (head text, body) each.
-fn split_responses(mut b: &[u8], heads: &[bool]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for &head_only in heads {
-        let end = b
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("head end")
-            + 4;
-        let head = String::from_utf8(b[..end].to_vec()).unwrap();
-        let len = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length: "))
-            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-        let len = if head_only || head.contains(" 304 ") {
-            0
-        } else {
-            len
-        };
-        out.push((head, b[end..end + len].to_vec()));
-        b = &b[end + len..];
-    }
-    assert!(b.is_empty(), "{} bytes after the last response", b.len());
-    out
+/// Splits back-to-back responses: (head text, body) each (see
+/// [`split_framed`]).
+fn split_responses(b: &[u8], heads: &[bool]) -> Vec<(String, Vec<u8>)> {
+    split_framed(b, heads)
+        .into_iter()
+        .map(|a| (a.head, a.body))
+        .collect()
 }
 
 /// The head without its `date` field (which changes each second).

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, Options};
+use cluster::{node_ip, Cluster, Options};
 use fdfs_httpd::fileid::FileId;
 use fdfs_httpd::proto::tracker::StorageStatus;
 use support::{request, sha256};
@@ -67,9 +67,9 @@ fn assert_decode_matches(cl: &Cluster, id: &str, len: u64) {
         info["source ip address"],
         enc.source
             .to_string()
-            .replace("100001", "127.0.0.2")
-            .replace("100002", "127.0.0.3")
-            .replace("100003", "127.0.0.5"),
+            .replace("100001", &node_ip(0))
+            .replace("100002", &node_ip(1))
+            .replace("100003", &node_ip(2)),
         "{id}: source"
     );
     assert_eq!(
@@ -258,7 +258,7 @@ async fn replication_lag_and_source_outage() {
     cl.stop_storaged(b);
     cl.wait_status(&[b], StorageStatus::Offline, 30).await;
     let data = bytes(200_000, 9);
-    let id = cl.upload(&data, "jpg", Some("127.0.0.2:23000"));
+    let id = cl.upload(&data, "jpg", Some(&format!("{}:23000", node_ip(0))));
     cl.wait_replicated(&id, data.len() as u64, &[a, c], 30)
         .await;
     assert!(
@@ -314,7 +314,7 @@ async fn replication_lag_and_source_outage() {
     cl.stop_storaged(c);
     cl.wait_status(&[c], StorageStatus::Offline, 30).await;
     let only = bytes(10_000, 10);
-    let oid = cl.upload(&only, "txt", Some("127.0.0.2:23000"));
+    let oid = cl.upload(&only, "txt", Some(&format!("{}:23000", node_ip(0))));
     cl.stop_storaged(a);
     let ou = url(&oid);
     let t1 = Instant::now();

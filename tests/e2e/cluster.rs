@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 //! A real FastDFS cluster on loopback for the end-to-end tests: a tracker on
-//! 127.0.0.4:22122 and storages of `group1` on their own 127.0.0.x
+//! 127.0.0.4:22122 (see [`net`]) and storages of `group1` on their own 127.0.0.x
 //! addresses (storaged refuses a tracker on 127.0.0.1), each with its own
 //! base path in a temp dir, started in the foreground (`-N`) as children;
 //! one fdfs-httpd process per storage on the storage's IP. Every child is
@@ -14,8 +14,22 @@ use std::time::{Duration, Instant};
 use fdfs_httpd::proto::client::TrackerClient;
 use fdfs_httpd::proto::tracker::StorageStatus;
 
-/// The tracker's address (the fixtures' cluster layout).
-pub const TRACKER: &str = "127.0.0.4:22122";
+/// The first three octets of every address of the cluster: `127.0.0` (the
+/// fixtures' layout), or `$FDFS_E2E_NET` (e.g. `127.0.7`) so that two
+/// clusters can run side by side on one machine.
+pub fn net() -> String {
+    std::env::var("FDFS_E2E_NET").unwrap_or_else(|_| "127.0.0".into())
+}
+
+/// The tracker's address: `<net>.4:22122`.
+pub fn tracker() -> String {
+    format!("{}.4:22122", net())
+}
+
+/// Storage `i`'s address (`<net>.2`, `.3`, `.5`; `.4` is the tracker).
+pub fn node_ip(i: usize) -> String {
+    format!("{}.{}", net(), [2, 3, 5][i])
+}
 /// fdfs-httpd's port on every node (the addresses differ).
 pub const HTTP_PORT: u16 = 8888;
 
@@ -170,7 +184,7 @@ impl Drop for Cluster {
     }
 }
 
-const NODE_IPS: [(&str, &str); 3] = [("A", "127.0.0.2"), ("B", "127.0.0.3"), ("C", "127.0.0.5")];
+const NODE_NAMES: [&str; 3] = ["A", "B", "C"];
 
 impl Cluster {
     /// Lays out and starts a tracker and `n` storages (2 or 3), waits until
@@ -187,6 +201,7 @@ impl Cluster {
         std::fs::create_dir_all(&tdir).unwrap();
         let mut tconf = fixture_conf("tracker.conf");
         tconf = set_key(&tconf, "base_path", &tdir.display().to_string());
+        tconf = set_key(&tconf, "bind_addr", &format!("{}.4", net()));
         // The host's disk may be more than 80% full: the fixtures' 20% would
         // refuse every upload.
         tconf = set_key(&tconf, "reserved_storage_space", "1%");
@@ -197,10 +212,8 @@ impl Cluster {
             tconf = set_key(&tconf, "trunk_file_size", "4MB");
         }
         if opts.storage_ids {
-            let ids: String = NODE_IPS[..n]
-                .iter()
-                .enumerate()
-                .map(|(i, (_, ip))| format!("{} group1 {ip}\n", 100001 + i))
+            let ids: String = (0..n)
+                .map(|i| format!("{} group1 {}\n", 100001 + i, node_ip(i)))
                 .collect();
             std::fs::write(tdir.join("storage_ids.conf"), ids).unwrap();
             tconf = set_key(&tconf, "use_storage_id", "true");
@@ -219,20 +232,26 @@ impl Cluster {
         std::fs::write(
             &client_conf,
             set_key(
-                &fixture_conf("client.conf"),
-                "base_path",
-                &cdir.display().to_string(),
+                &set_key(
+                    &fixture_conf("client.conf"),
+                    "base_path",
+                    &cdir.display().to_string(),
+                ),
+                "tracker_server",
+                &tracker(),
             ),
         )
         .unwrap();
 
         let mut nodes = Vec::new();
-        for (name, ip) in &NODE_IPS[..n] {
+        for (i, name) in NODE_NAMES[..n].iter().enumerate() {
+            let ip = node_ip(i);
             let base = root.join(format!("storage{name}"));
             std::fs::create_dir_all(&base).unwrap();
             let mut c = fixture_conf("storageA.conf");
             for (k, v) in [
-                ("bind_addr", ip.to_string()),
+                ("bind_addr", ip.clone()),
+                ("tracker_server", tracker()),
                 ("base_path", base.display().to_string()),
                 ("store_path0", base.display().to_string()),
                 ("if_alias_prefix", String::new()),
@@ -245,7 +264,7 @@ impl Cluster {
             std::fs::write(&conf, c).unwrap();
             nodes.push(Node {
                 name: name.to_string(),
-                ip: ip.to_string(),
+                ip,
                 base,
                 conf,
                 storaged: Proc(None),
@@ -300,10 +319,11 @@ impl Cluster {
             "tracker.out",
         )));
         let t0 = Instant::now();
-        while tokio::net::TcpStream::connect(TRACKER).await.is_err() {
+        let addr = tracker();
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
             assert!(
                 t0.elapsed() < Duration::from_secs(15),
-                "tracker port {TRACKER} not open within 15 s"
+                "tracker port {addr} not open within 15 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -334,7 +354,7 @@ impl Cluster {
     /// A client of the tracker (the crate's own).
     pub fn tracker_client(&self) -> TrackerClient {
         TrackerClient::new(
-            vec![TRACKER.parse().unwrap()],
+            vec![tracker().parse().unwrap()],
             Duration::from_secs(2),
             Duration::from_secs(5),
         )

@@ -286,7 +286,7 @@ async fn not_local<B>(
         lag: &app.lag,
         metrics: &app.metrics,
         local_ips: &state.local_ips,
-        peer_tls: state.peer_tls.as_ref(),
+        peer_http: &state.peer_http,
     };
     resolve::not_local(&cx, &nl).await
 }

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::net;
 use crate::resolve::cluster::{Cluster, Tracked};
 use crate::store::OpenFileCache;
-use crate::tls::{self, TlsError};
+use crate::tls::{self, PeerHttp, TlsError};
 
 /// Everything derived from one configuration. Immutable; replaced whole.
 #[derive(Debug)]
@@ -28,8 +28,8 @@ pub struct State {
     pub access_log: AccessLogger,
     /// TLS server configuration of the `tls_listen` listeners.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// TLS client configuration for HTTPS peers (`peer_ca_file`).
-    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// How peers are spoken to over HTTP (`peer_scheme`, `peer_ca_file`).
+    pub peer_http: PeerHttp,
 }
 
 impl State {
@@ -40,24 +40,24 @@ impl State {
             tracing::error!("{e}");
             None
         });
-        let peer_tls = tls::client_config_for(&config).unwrap_or_else(|e| {
-            tracing::error!("peer_ca_file: {e}");
-            None
+        let peer_http = tls::peer_http_for(&config).unwrap_or_else(|e| {
+            tracing::error!("peer_ca_file: {e}; peers are not proxied to over HTTPS");
+            PeerHttp::NoCa
         });
-        Self::with_tls(config, tls, peer_tls)
+        Self::with_tls(config, tls, peer_http)
     }
 
     /// Like [`State::new`], failing when a TLS file cannot be used.
     pub fn try_new(config: Config) -> Result<Self, TlsError> {
         let tls = tls::server_config_for(&config)?;
-        let peer_tls = tls::client_config_for(&config)?;
-        Ok(Self::with_tls(config, tls, peer_tls))
+        let peer_http = tls::peer_http_for(&config)?;
+        Ok(Self::with_tls(config, tls, peer_http))
     }
 
     fn with_tls(
         config: Config,
         tls: Option<Arc<rustls::ServerConfig>>,
-        peer_tls: Option<Arc<rustls::ClientConfig>>,
+        peer_http: PeerHttp,
     ) -> Self {
         let local_ips = net::local_addrs(
             config.local_ip_addrs.as_deref(),
@@ -70,7 +70,7 @@ impl State {
             config: Arc::new(config),
             local_ips,
             tls,
-            peer_tls,
+            peer_http,
         }
     }
 

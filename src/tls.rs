@@ -213,6 +213,39 @@ pub fn client_config_for(config: &Config) -> Result<Option<Arc<ClientConfig>>, T
         .transpose()
 }
 
+/// How peers are spoken to over HTTP, settled when the state is built
+/// (docs/replication-lag.md "HTTPS peers").
+#[derive(Debug, Clone)]
+pub enum PeerHttp {
+    /// Plain HTTP (`peer_scheme = http`).
+    Plain,
+    /// HTTPS trusting this client configuration (`peer_ca_file`).
+    Tls(Arc<ClientConfig>),
+    /// `peer_scheme = https` without a client configuration: only redirect
+    /// mode or `proxy_via = storage` reach peers (the configuration refuses
+    /// HTTP proxying without `peer_ca_file`).
+    NoCa,
+}
+
+impl PeerHttp {
+    /// The TLS client configuration, if peers are spoken to over HTTPS.
+    pub fn tls(&self) -> Option<&Arc<ClientConfig>> {
+        match self {
+            PeerHttp::Tls(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// The peer transport of `config`: `peer_scheme` with its CA bundle read.
+pub fn peer_http_for(config: &Config) -> Result<PeerHttp, TlsError> {
+    Ok(match (config.peer_scheme, client_config_for(config)?) {
+        (crate::config::Scheme::Http, _) => PeerHttp::Plain,
+        (crate::config::Scheme::Https, Some(c)) => PeerHttp::Tls(c),
+        (crate::config::Scheme::Https, None) => PeerHttp::NoCa,
+    })
+}
+
 /// Checks every TLS file `config` names (used by `--check-config`).
 pub fn check(config: &Config) -> Result<(), TlsError> {
     server_config_for(config)?;

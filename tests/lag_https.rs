@@ -3,9 +3,10 @@
 //! listeners on one port, certificates for their IP addresses from a CA made
 //! at test time. B proxies a file only A has over HTTPS, verified against
 //! `peer_ca_file`: GET, Range, multi-range and HEAD, to HTTP/1.1 and HTTP/2
-//! clients. A wrong CA, a plain-HTTP peer or a missing `peer_ca_file` give
-//! 502 (never a plaintext fallback); a reload with the right CA rebuilds the
-//! client. Redirect mode with `peer_scheme = https` gives an https Location.
+//! clients. A wrong CA or a plain-HTTP peer give 502 (never a plaintext
+//! fallback); a missing `peer_ca_file` is refused at load; a reload with the
+//! right CA rebuilds the client. Redirect mode with `peer_scheme = https`
+//! gives an https Location.
 
 mod support;
 
@@ -72,6 +73,21 @@ impl Site {
     /// The configuration of node `ip` (store "A" or "B"), with its
     /// certificate, TLS on `port`, plus `extra`.
     fn config(&self, ip: &str, mode: &str, port: u16, extra: &str) -> Config {
+        match self.load(ip, mode, port, extra) {
+            Ok(c) => c,
+            Err(e) => panic!("config rejected: {e:?}"),
+        }
+    }
+
+    /// Writes and loads that configuration: the loader's diagnostics when
+    /// it refuses it.
+    fn load(
+        &self,
+        ip: &str,
+        mode: &str,
+        port: u16,
+        extra: &str,
+    ) -> Result<Config, Vec<fdfs_httpd::config::Diagnostic>> {
         let node = if ip == A { "A" } else { "B" };
         let dir = self.path().join(node);
         let store = if dir.exists() {
@@ -94,10 +110,7 @@ impl Site {
         );
         let path = dir.join("mod_fastdfs.conf");
         std::fs::write(&path, text).unwrap();
-        match Config::load(&path) {
-            Ok(l) => l.config,
-            Err(e) => panic!("config rejected: {e:?}"),
-        }
+        Config::load(&path).map(|l| l.config)
     }
 
     /// `peer_scheme = https` trusting `ca`.
@@ -417,14 +430,37 @@ async fn plain_http_peer_is_not_a_fallback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_without_peer_ca_file_is_502() {
+async fn https_without_peer_ca_file_is_refused_at_load() {
+    // Proxying over HTTPS with no CA to verify peers could only ever fail:
+    // the configuration is refused at the peer_scheme line, not answered
+    // 502 request after request.
     let site = Site::new();
-    let (_, a, b) = https_pair(&site, "proxy", "peer_scheme = https\n");
-    assert!(b.app.state().peer_tls.is_none());
-    let g = h1(&site, b.addr, Method::GET, ONLY_A, &[]).await;
-    assert_eq!(g.status, StatusCode::BAD_GATEWAY);
-    b.stop().await;
-    a.stop().await;
+    let errs = site
+        .load(B, "proxy", 18443, "peer_scheme = https\n")
+        .expect_err("accepted");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let e = &errs[0];
+    assert!(e.line.is_some(), "{e:?}");
+    assert!(
+        e.message.contains("peer_scheme = https needs peer_ca_file"),
+        "{e:?}"
+    );
+    // Redirect mode and the storage protocol need no CA.
+    assert!(site
+        .load(B, "redirect", 18443, "peer_scheme = https\n")
+        .is_ok());
+    let c = site
+        .load(
+            B,
+            "proxy",
+            18443,
+            "peer_scheme = https\nproxy_via = storage\n",
+        )
+        .unwrap();
+    assert!(matches!(
+        State::try_new(c).unwrap().peer_http,
+        fdfs_httpd::tls::PeerHttp::NoCa
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,13 +201,9 @@ async fn tls_serves_http11_and_h2_by_alpn_with_ranges() {
     let file = std::fs::read(site.store.join(SMALL_REL)).unwrap();
 
     // HTTP/1.1 with the crate's own peer client config (ALPN http/1.1).
-    let peer_cfg = srv
-        .reloader
-        .app()
-        .state()
-        .peer_tls
-        .clone()
-        .expect("peer_tls");
+    let peer_cfg = fdfs_httpd::tls::client_config_for(&srv.reloader.app().state().config)
+        .unwrap()
+        .expect("peer TLS configuration");
     let s = tls_connect(tls_addr, peer_cfg).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     assert_eq!(peer_leaf(&s), site.leaf_der);

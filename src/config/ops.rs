@@ -145,8 +145,9 @@ impl Builder<'_> {
         );
         let peer_ca_file = self.checked_file(g, "peer_ca_file");
         let proxy_via = self.proxy_via(g);
-        // docs/replication-lag.md "HTTPS peers": not refused, since redirect
-        // mode and proxy_via = storage need no CA; said once, at load.
+        // docs/replication-lag.md "HTTPS peers": proxying over HTTPS without a
+        // CA could only ever fail, so the pair is refused at load; redirect
+        // mode and proxy_via = storage need no CA.
         let redirect = g
             .get("response_mode")
             .is_some_and(|e| e.value == "redirect");
@@ -156,9 +157,9 @@ impl Builder<'_> {
                 && !redirect
                 && proxy_via.contains(&ProxyVia::Http)
             {
-                self.warn(
+                self.err(
                     e,
-                    "peer_scheme = https needs peer_ca_file (a PEM CA bundle) to proxy over HTTP; such proxying answers 502",
+                    "peer_scheme = https needs peer_ca_file (a PEM CA bundle) to proxy over HTTP; set it, or proxy_via = storage, or response_mode = redirect",
                 );
             }
         }

@@ -20,7 +20,6 @@ pub mod storage_fetch;
 pub use decision::{decide, Decision, Facts};
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{HeaderValue, CONTENT_LENGTH, LOCATION};
@@ -28,7 +27,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::Body;
 use crate::clock::{micros_now, unix_now};
-use crate::config::{Config, ProxyVia, ResponseMode, Scheme, StorageIds, DEFAULT_STORAGE_PORT};
+use crate::config::{Config, ProxyVia, ResponseMode, StorageIds, DEFAULT_STORAGE_PORT};
 use crate::fileid::{FileId, Source};
 use crate::http::query::Query;
 use crate::http::range::ByteRanges;
@@ -36,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::net;
 use crate::outcome::Outcome;
 use crate::response;
+use crate::tls::PeerHttp;
 use crate::validators::id_validators;
 use members::{Candidate, Known, Role};
 
@@ -173,8 +173,8 @@ pub struct Context<'a> {
     pub metrics: &'a Metrics,
     /// This node's own addresses (a decoded source among them is "us").
     pub local_ips: &'a [IpAddr],
-    /// TLS client configuration for HTTPS peers (`peer_ca_file`).
-    pub peer_tls: Option<&'a Arc<rustls::ClientConfig>>,
+    /// How peers are spoken to over HTTP, settled with the state.
+    pub peer_http: &'a crate::tls::PeerHttp,
 }
 
 impl Context<'_> {
@@ -490,16 +490,12 @@ async fn via_http(
     permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Response<Body>, Failure> {
     let cfg = cx.config;
-    let transport = match (cfg.peer_scheme, cx.peer_tls) {
-        (Scheme::Http, _) => proxy::Transport::Http,
-        (Scheme::Https, Some(tls)) => proxy::Transport::Https(tls),
-        (Scheme::Https, None) => {
-            tracing::error!(
-                "peer {}: peer_scheme = https needs peer_ca_file (a usable PEM CA bundle) to verify peers; not proxied over HTTP",
-                c.ip
-            );
-            return Err(Failure::Unsupported);
-        }
+    // The configuration refuses this pair; a CA bundle that became
+    // unusable was logged once, when the state was built.
+    let transport = match cx.peer_http {
+        PeerHttp::Plain => proxy::Transport::Http,
+        PeerHttp::Tls(tls) => proxy::Transport::Https(tls),
+        PeerHttp::NoCa => return Err(Failure::Unsupported),
     };
     let ask = crate::client::headers::Ask {
         head: req.head,

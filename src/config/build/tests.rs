@@ -638,7 +638,7 @@ fn single_group_ignores_sections() {
 
 #[test]
 fn listen_and_peers() {
-    let c = ok("listen=127.0.0.1:8080\nlisten=[::1]:8080, 9000\nlocal_ip_addrs=10.0.0.1, ::1\npeer_ip_addrs=10.0.0.2\npeer_ip_addrs=10.0.0.3\npeer_http_port=8888\npeer_scheme=HTTPS\nproxy_via=storage, http\n");
+    let c = ok("listen=127.0.0.1:8080\nlisten=[::1]:8080, 9000\nlocal_ip_addrs=10.0.0.1, ::1\npeer_ip_addrs=10.0.0.2\npeer_ip_addrs=10.0.0.3\npeer_http_port=8888\npeer_scheme=HTTPS\nresponse_mode=redirect\nproxy_via=storage, http\n");
     assert_eq!(
         c.listen,
         [
@@ -839,13 +839,10 @@ fn store_path_keys() {
 }
 
 #[test]
-fn https_peers_without_ca_warn_once_at_load() {
-    let w = warnings("peer_scheme=https\n");
-    assert!(
-        w.iter()
-            .any(|m| m.contains("peer_scheme = https needs peer_ca_file")),
-        "{w:?}"
-    );
+fn https_peers_without_ca_are_refused_at_load() {
+    let e = error("peer_scheme=https\n");
+    assert!(e.contains("peer_scheme = https needs peer_ca_file"), "{e}");
+    assert!(error("peer_scheme=https\nproxy_via=storage,http\n").contains("needs peer_ca_file"));
     assert!(warnings("peer_scheme=https\nresponse_mode=redirect\n").is_empty());
     assert!(warnings("peer_scheme=https\nproxy_via=storage\n").is_empty());
     assert!(warnings("peer_scheme=https\npeer_ca_file=cert.pem\n").is_empty());

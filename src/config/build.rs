@@ -123,25 +123,6 @@ impl Builder<'_> {
     }
 
     /// A case-insensitive keyword.
-    pub(super) fn keyword<T: Copy>(
-        &mut self,
-        k: Keys<'_>,
-        key: &str,
-        table: &'static [(&'static str, T)],
-        names: &'static [&'static str],
-        default: T,
-    ) -> T {
-        let Some(e) = k.get(key) else { return default };
-        self.value(e, |v| {
-            table
-                .iter()
-                .find(|(n, _)| v.eq_ignore_ascii_case(n))
-                .map(|(_, t)| *t)
-                .ok_or(ValueError::NotOneOf(names))
-        })
-        .unwrap_or(default)
-    }
-
     pub(super) fn resolve_path(&self, v: &str) -> PathBuf {
         self.base_dir.join(v)
     }
@@ -152,12 +133,12 @@ impl Builder<'_> {
         self.lint(&doc.global, None);
 
         // http.conf keys (§2).
-        let http_disabled = self.bool(g, "http.disabled", false);
+        let http_disabled = self.flag(g, "http.disabled");
         let mut multi_range_enabled = false;
         if !http_disabled {
-            self.bool(g, "http.need_find_content_type", true);
-            self.int(g, "http.server_port", 80, 1, 65535);
-            multi_range_enabled = self.bool(g, "http.multi_range.enabled", true);
+            self.flag(g, "http.need_find_content_type");
+            self.number(g, "http.server_port");
+            multi_range_enabled = self.flag(g, "http.multi_range.enabled");
             self.mime_file(g);
             if let Some(e) = g.get("http.default_content_type") {
                 match http::HeaderValue::from_str(&e.value) {
@@ -178,26 +159,25 @@ impl Builder<'_> {
         let bypass_header = self.bypass_header(g);
 
         // Timeouts: ≤ 0 falls back to the default like the module.
-        let connect_timeout = self.timeout(g, "connect_timeout", 10);
-        let network_timeout = self.timeout(g, "network_timeout", 30);
+        let connect_timeout = self.seconds(g, "connect_timeout");
+        let network_timeout = self.seconds(g, "network_timeout");
 
-        let load_from_tracker = self.bool(g, "load_fdfs_parameters_from_tracker", false);
+        let load_from_tracker = self.flag(g, "load_fdfs_parameters_from_tracker");
         let mut storage_sync_file_max_delay = 86400;
         let mut use_storage_id = false;
         let mut storage_ids = StorageIds::default();
         if !load_from_tracker {
-            storage_sync_file_max_delay = self
-                .int(g, "storage_sync_file_max_delay", 86400, 0, i64::MAX)
-                .unsigned_abs();
-            use_storage_id = self.bool(g, "use_storage_id", false);
+            storage_sync_file_max_delay =
+                self.number(g, "storage_sync_file_max_delay").unsigned_abs();
+            use_storage_id = self.flag(g, "use_storage_id");
             if use_storage_id {
                 storage_ids = self.storage_ids(g);
             }
         }
 
         let tracker_servers = self.trackers(g, load_from_tracker);
-        let url_have_group_name = self.bool(g, "url_have_group_name", false);
-        let group_count = self.int(g, "group_count", 0, 0, MAX_STORE_PATHS * 16);
+        let url_have_group_name = self.flag(g, "url_have_group_name");
+        let group_count = self.number(g, "group_count");
         let multi_group = group_count > 0;
         let groups = if multi_group {
             if !url_have_group_name {
@@ -246,7 +226,7 @@ impl Builder<'_> {
             None => ResponseMode::Proxy,
         };
         let if_alias_prefix = self.alias_prefixes(g);
-        let flv_extension = if self.bool(g, "flv_support", false) {
+        let flv_extension = if self.flag(g, "flv_support") {
             Some(self.string(g, "flv_extension").unwrap_or("flv").to_owned())
         } else {
             None

@@ -22,6 +22,7 @@ mod mime_builtin;
 mod model;
 mod module;
 mod ops;
+mod read;
 mod storage_ids;
 mod values;
 
@@ -29,9 +30,9 @@ pub use mime::MimeTable;
 pub use model::{
     AccessLog, AccessLogFormat, AntiSteal, Config, FailFile, GroupConfig, LogLevel, ProxyVia,
     RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr, DEFAULT_CONTENT_TYPE,
-    DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
+    DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_HEADER_SIZE, MAX_STORE_PATHS, MAX_TRACKERS,
+    MIN_HEADER_SIZE,
 };
-pub use ops::{MAX_HEADER_SIZE, MIN_HEADER_SIZE};
 pub use storage_ids::{
     RwMode, StorageIdEntry, StorageIds, DEFAULT_STORAGE_PORT, MAX_GROUP_NAME_LEN, MAX_STORAGE_ID,
 };

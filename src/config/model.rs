@@ -31,6 +31,15 @@ pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// Most store paths (`M00`..`MFF`).
 pub const MAX_STORE_PATHS: i64 = 256;
 
+/// Smallest accepted `max_header_size` (hyper's HTTP/1 buffer minimum).
+pub const MIN_HEADER_SIZE: u64 = 8 * 1024;
+
+/// Longest accepted duration or timeout (one day): larger values are
+/// configuration errors, never a deadline that overflows at run time.
+pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
+/// Largest accepted `max_header_size`.
+pub const MAX_HEADER_SIZE: u64 = 64 * 1024 * 1024;
+
 /// Answer for files that are not local (`response_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResponseMode {

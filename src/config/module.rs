@@ -19,7 +19,7 @@ impl Builder<'_> {
         let Some(e) = g.get(key) else {
             return Duration::from_secs(default);
         };
-        let max = super::ops::MAX_DURATION.as_secs() as i64;
+        let max = super::model::MAX_DURATION.as_secs() as i64;
         let parsed = self.value(e, |v| {
             let n = super::values::parse_int(v)?;
             if n > max {
@@ -354,9 +354,9 @@ impl Builder<'_> {
                 String::new()
             }
         };
-        let port = self.int(k, "storage_server_port", 23000, 1, 65535);
+        let port = self.number(k, "storage_server_port");
         let storage_server_port = u16::try_from(port).unwrap_or(23000);
-        let count = self.int(k, "store_path_count", 1, 1, MAX_STORE_PATHS);
+        let count = self.number(k, "store_path_count");
         let count = usize::try_from(count).unwrap_or(1);
         let mut store_paths = Vec::with_capacity(count);
         for i in 0..count {
@@ -403,7 +403,7 @@ impl Builder<'_> {
             Some(_) if k.has_prefix("http.anti_steal.") => {
                 let doc = self.doc;
                 let global = Keys(&doc.global);
-                if self.bool(global, "http.disabled", false) {
+                if self.flag(global, "http.disabled") {
                     let e = k.0.iter().find(|e| e.key.starts_with("http.anti_steal."));
                     if let Some(e) = e {
                         self.warn(

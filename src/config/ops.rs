@@ -9,10 +9,7 @@ use std::time::Duration;
 use super::build::Builder;
 use super::keys::Keys;
 use super::model::*;
-use super::values::{
-    parse_duration, parse_int_in, parse_ip, parse_rate, parse_size, parse_socket_addr, split_list,
-    Cidr, ValueError,
-};
+use super::values::{parse_duration, parse_rate, parse_socket_addr, split_list, Cidr, ValueError};
 
 /// Operational keys (not in the module).
 pub(super) struct Ops {
@@ -42,15 +39,6 @@ pub(super) struct Ops {
     pub(super) read_strategy: ReadStrategy,
     pub(super) worker_threads: Option<usize>,
 }
-
-/// Smallest accepted `max_header_size` (hyper's HTTP/1 buffer minimum).
-pub const MIN_HEADER_SIZE: u64 = 8 * 1024;
-
-/// Longest accepted duration or timeout (one day): larger values are
-/// configuration errors, never a deadline that overflows at run time.
-pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
-/// Largest accepted `max_header_size`.
-pub const MAX_HEADER_SIZE: u64 = 64 * 1024 * 1024;
 
 impl Builder<'_> {
     /// Items of a repeatable, comma-separated key, each parsed; reports
@@ -87,11 +75,6 @@ impl Builder<'_> {
         out
     }
 
-    pub(super) fn usize_opt(&mut self, k: Keys<'_>, key: &str) -> Option<usize> {
-        self.opt(k, key, |v| parse_int_in(v, 1, i64::from(u32::MAX)))
-            .and_then(|v| usize::try_from(v).ok())
-    }
-
     pub(super) fn duration(
         &mut self,
         k: Keys<'_>,
@@ -124,26 +107,18 @@ impl Builder<'_> {
     }
 
     pub(super) fn operations(&mut self, g: Keys<'_>) -> Ops {
-        let mut listen = self.list(g, "listen", parse_socket_addr);
+        let mut listen = self.socket_addrs(g, "listen");
         if listen.is_empty() {
             listen.push(DEFAULT_LISTEN);
         }
         let local_ip_addrs = g
             .get("local_ip_addrs")
             .is_some()
-            .then(|| self.list(g, "local_ip_addrs", parse_ip));
-        let peer_ip_addrs = self.list(g, "peer_ip_addrs", parse_ip);
-        let peer_http_port = self
-            .opt(g, "peer_http_port", |v| parse_int_in(v, 1, 65535))
-            .and_then(|v| u16::try_from(v).ok());
-        let peer_scheme = self.keyword(
-            g,
-            "peer_scheme",
-            &[("http", Scheme::Http), ("https", Scheme::Https)],
-            &["http", "https"],
-            Scheme::Http,
-        );
-        let peer_ca_file = self.checked_file(g, "peer_ca_file");
+            .then(|| self.ips(g, "local_ip_addrs"));
+        let peer_ip_addrs = self.ips(g, "peer_ip_addrs");
+        let peer_http_port = self.port(g, "peer_http_port");
+        let peer_scheme = self.word(g, "peer_scheme", [Scheme::Http, Scheme::Https]);
+        let peer_ca_file = self.file(g, "peer_ca_file");
         let proxy_via = self.proxy_via(g);
         // docs/replication-lag.md "HTTPS peers": proxying over HTTPS without a
         // CA could only ever fail, so the pair is refused at load; redirect
@@ -164,7 +139,7 @@ impl Builder<'_> {
             }
         }
 
-        let tls_listen = self.list(g, "tls_listen", parse_socket_addr);
+        let tls_listen = self.socket_addrs(g, "tls_listen");
         for e in g.all("tls_listen") {
             for a in split_list(&e.value).filter_map(|v| parse_socket_addr(v).ok()) {
                 if listen.contains(&a) {
@@ -172,8 +147,8 @@ impl Builder<'_> {
                 }
             }
         }
-        let tls_cert_file = self.checked_file(g, "tls_cert_file");
-        let tls_key_file = self.checked_file(g, "tls_key_file");
+        let tls_cert_file = self.file(g, "tls_cert_file");
+        let tls_key_file = self.file(g, "tls_key_file");
         let mut tls = None;
         if let Some(e) = g.all("tls_listen").next() {
             match (tls_cert_file, tls_key_file) {
@@ -190,13 +165,11 @@ impl Builder<'_> {
             self.warn(e, format!("{} is unused without tls_listen", e.key));
         }
 
-        let http2_cleartext = self.bool(g, "http2_cleartext", false);
-        let watch_config = self.bool(g, "watch_config", false);
+        let http2_cleartext = self.flag(g, "http2_cleartext");
+        let watch_config = self.flag(g, "watch_config");
         let rate_limit_per_ip = self.opt(g, "rate_limit_per_ip", parse_rate);
         let rate_limit_burst = self
-            .opt(g, "rate_limit_burst", |v| {
-                parse_int_in(v, 1, i64::from(u32::MAX))
-            })
+            .count(g, "rate_limit_burst")
             .and_then(|v| u32::try_from(v).ok());
         if rate_limit_per_ip.is_none() {
             if let Some(e) = g.get("rate_limit_burst") {
@@ -207,42 +180,24 @@ impl Builder<'_> {
             per_ip,
             burst: rate_limit_burst,
         });
-        let max_connections = self.usize_opt(g, "max_connections");
-        let max_proxy_per_peer = self.usize_opt(g, "max_proxy_per_peer");
-        let worker_threads = self.usize_opt(g, "worker_threads");
-        let header_read_timeout = self.duration(g, "header_read_timeout", 30, false);
-        let peer_response_timeout = self.duration(g, "peer_response_timeout", 5, false);
-        let peer_idle_timeout = self.duration(g, "peer_idle_timeout", 10, false);
-        let keepalive_timeout = self.duration(g, "keepalive_timeout", 65, true);
-        let shutdown_grace = self.duration(g, "shutdown_grace", 30, true);
-        let max_header_size = self
-            .opt(g, "max_header_size", |v| {
-                let n = parse_size(v)?;
-                if !(MIN_HEADER_SIZE..=MAX_HEADER_SIZE).contains(&n) {
-                    return Err(ValueError::OutOfRange {
-                        min: MIN_HEADER_SIZE as i64,
-                        max: MAX_HEADER_SIZE as i64,
-                    });
-                }
-                Ok(n)
-            })
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(16 * 1024);
-        let trusted_proxies = self.list(g, "trusted_proxies", |v| {
-            v.parse::<Cidr>().map_err(ValueError::Cidr)
-        });
+        let max_connections = self.count(g, "max_connections");
+        let max_proxy_per_peer = self.count(g, "max_proxy_per_peer");
+        let worker_threads = self.count(g, "worker_threads");
+        let header_read_timeout = self.span(g, "header_read_timeout");
+        let peer_response_timeout = self.span(g, "peer_response_timeout");
+        let peer_idle_timeout = self.span(g, "peer_idle_timeout");
+        let keepalive_timeout = self.span(g, "keepalive_timeout");
+        let shutdown_grace = self.span(g, "shutdown_grace");
+        let max_header_size =
+            usize::try_from(self.size(g, "max_header_size")).unwrap_or(usize::MAX);
+        let trusted_proxies = self.cidrs(g, "trusted_proxies");
         let access_log = self.access_log(g);
-        let access_log_format = self.keyword(
+        let access_log_format = self.word(
             g,
             "access_log_format",
-            &[
-                ("combined", AccessLogFormat::Combined),
-                ("json", AccessLogFormat::Json),
-            ],
-            &["combined", "json"],
-            AccessLogFormat::Combined,
+            [AccessLogFormat::Combined, AccessLogFormat::Json],
         );
-        let admin_listen = self.opt(g, "admin_listen", parse_socket_addr);
+        let admin_listen = self.socket_addr(g, "admin_listen");
         if let (Some(a), Some(e)) = (admin_listen, g.get("admin_listen")) {
             if listen.contains(&a) || tls_listen.contains(&a) {
                 self.err(
@@ -251,15 +206,10 @@ impl Builder<'_> {
                 );
             }
         }
-        let read_strategy = self.keyword(
+        let read_strategy = self.word(
             g,
             "read_strategy",
-            &[
-                ("inline", ReadStrategy::Inline),
-                ("threads", ReadStrategy::Threads),
-            ],
-            &["inline", "threads"],
-            ReadStrategy::Inline,
+            [ReadStrategy::Inline, ReadStrategy::Threads],
         );
         Ops {
             listen,

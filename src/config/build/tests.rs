@@ -847,3 +847,30 @@ fn https_peers_without_ca_are_refused_at_load() {
     assert!(warnings("peer_scheme=https\nproxy_via=storage\n").is_empty());
     assert!(warnings("peer_scheme=https\npeer_ca_file=cert.pem\n").is_empty());
 }
+
+/// The key table's parser column is what reads each typed key: a value
+/// no parser of any kind accepts is an error at that key's line, for every
+/// row that is not read by composite rules.
+#[test]
+fn every_typed_row_is_read_by_its_parser() {
+    use super::super::keys::{Value, KEYS};
+    let mut typed = 0;
+    for def in KEYS.iter().filter(|d| d.value != Value::Rules) {
+        typed += 1;
+        let (_, d) = run(&format!("{}=%%bad%%\n", def.key));
+        assert!(
+            d.errors
+                .iter()
+                .any(|e| e.line == Some(3) && e.message.starts_with(def.key)),
+            "{}: {:?}",
+            def.key,
+            d.errors
+        );
+        assert!(
+            !d.errors.iter().any(|e| e.message.starts_with("internal")),
+            "{:?}",
+            d.errors
+        );
+    }
+    assert!(typed >= 35, "{typed}");
+}

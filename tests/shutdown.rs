@@ -118,6 +118,28 @@ fn sd_notify_ready_and_stopping() {
     );
     // READY came after binding: the listener accepts.
     assert!(TcpStream::connect(b.addr).is_ok());
+
+    // SIGHUP: RELOADING=1 with MONOTONIC_USEC (Type=notify-reload needs
+    // both), then READY=1 again.
+    let now_usec = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1_000
+    };
+    let before = now_usec();
+    b.signal("HUP");
+    let n = sock.recv(&mut buf).expect("RELOADING=1");
+    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+    let mut lines = msg.lines();
+    assert_eq!(lines.next(), Some("RELOADING=1"), "{msg}");
+    let usec: u64 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no MONOTONIC_USEC: {msg}"));
+    assert!((before..=now_usec()).contains(&usec), "{usec} {msg}");
+    let n = sock.recv(&mut buf).expect("READY=1 after the reload");
+    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
     b.signal("TERM");
     let n = sock.recv(&mut buf).expect("STOPPING=1");
     assert_eq!(&buf[..n], b"STOPPING=1");

@@ -79,9 +79,20 @@ pub fn ready() {
     report(&format!("READY=1\nMAINPID={}", std::process::id()));
 }
 
-/// `RELOADING=1`: a reload started; call [`ready`] when it is done.
+/// `RELOADING=1` with `MONOTONIC_USEC` (sd_notify(3): `Type=notify-reload`
+/// needs both): a reload started; call [`ready`] when it is done.
 pub fn reloading() {
-    report("RELOADING=1");
+    report(&reloading_message(monotonic_usec()));
+}
+
+fn reloading_message(usec: u64) -> String {
+    format!("RELOADING=1\nMONOTONIC_USEC={usec}")
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, the clock systemd compares against.
+fn monotonic_usec() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0) / 1_000
 }
 
 /// `STOPPING=1`: shutdown started.

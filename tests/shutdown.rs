@@ -1,7 +1,8 @@
 //! Graceful shutdown and systemd notification (issue 5 items 6 and 7), on
 //! the real binary: SIGTERM stops accepting, a slow large download in
 //! flight completes in full, the process exits 0; `NOTIFY_SOCKET` receives
-//! `READY=1` after binding and `STOPPING=1` on SIGTERM.
+//! `READY=1` after binding (never when the admin listener cannot bind),
+//! `RELOADING=1` with `MONOTONIC_USEC` on SIGHUP and `STOPPING=1` on SIGTERM.
 
 mod ops_common;
 
@@ -144,4 +145,57 @@ fn sd_notify_ready_and_stopping() {
     let n = sock.recv(&mut buf).expect("STOPPING=1");
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(b.wait(Duration::from_secs(10)).unwrap().success());
+}
+
+#[test]
+fn no_ready_when_the_admin_listener_cannot_bind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store(tmp.path(), &[10]);
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    // The admin port is taken: the process must exit non-zero without
+    // ever telling systemd it is ready.
+    let taken = std::net::TcpListener::bind("127.0.0.54:0").unwrap();
+    let port = free_port("127.0.0.54");
+    let path = tmp.path().join("mod_fastdfs.conf");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\nlisten = 127.0.0.54:{port}\nadmin_listen = {}\n",
+            conf(&st, ""),
+            taken.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fdfs-httpd"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("still running with its admin port taken");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "{status}");
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    match sock.recv(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!(
+            "systemd was told something: {:?}",
+            other.map(|n| String::from_utf8_lossy(&buf[..n]).to_string())
+        ),
+    }
 }

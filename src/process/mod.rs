@@ -58,12 +58,13 @@ pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
             tracing::warn!("SIGHUP reload unavailable: {e}");
         }
         let usr1 = tokio::spawn(signals::reopen_logs_on_usr1(prepared.app()));
-        sdnotify::ready();
         let shutdown = async {
             signals::shutdown().await;
             sdnotify::stopping();
         };
-        let r = prepared.run(shutdown).await;
+        // READY=1 only once the admin listener is bound too: a bind that
+        // fails ends the process without it.
+        let r = prepared.run_and_tell(sdnotify::ready, shutdown).await;
         usr1.abort();
         match r {
             Ok(()) => ExitCode::SUCCESS,

@@ -244,7 +244,19 @@ struct Accepting {
 pub async fn serve(
     listeners: Vec<Listener>,
     app: Arc<App>,
+    changes: mpsc::UnboundedReceiver<Change>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    serve_and_tell(listeners, app, changes, || {}, shutdown).await
+}
+
+/// [`serve`], calling `ready` once every listener (the admin one too) is
+/// bound and accepting: the moment to tell systemd `READY=1`.
+pub async fn serve_and_tell(
+    listeners: Vec<Listener>,
+    app: Arc<App>,
     mut changes: mpsc::UnboundedReceiver<Change>,
+    ready: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let cfg = app.state().config.clone();
@@ -268,6 +280,7 @@ pub async fn serve(
             stopped.push(old.task);
         }
     }
+    ready();
     tokio::pin!(shutdown);
     let mut open = true;
     loop {

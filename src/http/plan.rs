@@ -96,7 +96,7 @@ pub struct Ask<'a> {
     /// `http.multi_range.enabled`.
     pub multi_range: bool,
     /// The multipart boundary; called only when the answer is multipart.
-    pub boundary: &'a dyn Fn() -> String,
+    pub boundary: &'a (dyn Fn() -> String + Sync),
 }
 
 impl fmt::Debug for Ask<'_> {
@@ -476,7 +476,7 @@ mod tests {
             }
         }
 
-        fn ask<'a>(&'a self, boundary: &'a dyn Fn() -> String) -> Ask<'a> {
+        fn ask<'a>(&'a self, boundary: &'a (dyn Fn() -> String + Sync)) -> Ask<'a> {
             Ask {
                 headers: &self.headers,
                 query: &self.query,

@@ -572,19 +572,20 @@ async fn via_storage(
         idle_timeout: cfg.peer_idle_timeout,
     };
     let validators = id_validators(id);
-    let boundary = micros_now();
     let want = storage_fetch::Want {
-        headers: req.headers,
-        query: req.query,
-        range: req.ranges,
-        range_header_present: req.range_header_present,
-        multi_range: cfg.multi_range_enabled,
+        ask: crate::http::plan::Ask {
+            headers: req.headers,
+            query: req.query,
+            range: req.ranges,
+            range_header_present: req.range_header_present,
+            multi_range: cfg.multi_range_enabled,
+            boundary: &micros_now,
+        },
         flv: cfg
             .flv_extension
             .as_deref()
             .is_some_and(|e| id.extension() == Some(e)),
         content_type: cfg.content_type(id.extension()),
-        boundary: &boundary,
     };
     storage_fetch::fetch(src, validators, &want, req.head, permit.take()).await
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderValue, Response};
+use http::{HeaderValue, Response};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use tokio::sync::OwnedSemaphorePermit;
@@ -25,8 +25,6 @@ use super::Failure;
 use crate::body::{Body, BodyError};
 use crate::http::conditional;
 use crate::http::plan::{self, Piece};
-use crate::http::query::Query;
-use crate::http::range::ByteRanges;
 use crate::proto::{ProtoError, StorageClient};
 use crate::response;
 
@@ -34,37 +32,12 @@ use crate::response;
 /// the file's type, FLV flag and a ready boundary).
 #[derive(Debug, Clone, Copy)]
 pub struct Want<'a> {
-    /// Request headers (conditionals).
-    pub headers: &'a HeaderMap,
-    /// Parsed query (`start`, `end`).
-    pub query: &'a Query,
-    /// Parsed Range, if any.
-    pub range: Option<&'a ByteRanges>,
-    /// A Range header was present (disables FLV).
-    pub range_header_present: bool,
-    /// `http.multi_range.enabled`.
-    pub multi_range: bool,
+    /// The request facts, the same as for a local file.
+    pub ask: plan::Ask<'a>,
     /// FLV pseudo-streaming applies to this file.
     pub flv: bool,
     /// File content type (multipart part type).
     pub content_type: &'a str,
-    /// Multipart boundary.
-    pub boundary: &'a str,
-}
-
-impl Want<'_> {
-    /// The request facts for [`plan::plan`], with `boundary` handing out
-    /// [`Want::boundary`].
-    pub fn ask<'s>(&'s self, boundary: &'s dyn Fn() -> String) -> plan::Ask<'s> {
-        plan::Ask {
-            headers: self.headers,
-            query: self.query,
-            range: self.range,
-            range_header_present: self.range_header_present,
-            multi_range: self.multi_range,
-            boundary,
-        }
-    }
 }
 
 /// Maps a storage error to the failover classification.
@@ -134,8 +107,7 @@ pub async fn fetch(
         content_type: want.content_type,
         flv: want.flv,
     };
-    let boundary = || want.boundary.to_owned();
-    let p = plan::plan(&rep, &want.ask(&boundary));
+    let p = plan::plan(&rep, &want.ask);
     Ok(response::planned(&p, head, |p| {
         stream(src, p.pieces().collect(), permit)
     }))
@@ -215,21 +187,26 @@ fn stream(src: Source, pieces: VecDeque<Piece>, permit: Option<OwnedSemaphorePer
 mod tests {
     use super::*;
     use http::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, IF_NONE_MATCH};
-    use http::StatusCode;
+    use http::{HeaderMap, StatusCode};
+
+    use crate::http::query::Query;
+    use crate::http::range::ByteRanges;
 
     use crate::http::plan::{Answer, Piece};
     use crate::http::range;
 
     fn want<'a>(h: &'a HeaderMap, q: &'a Query, r: Option<&'a ByteRanges>, flv: bool) -> Want<'a> {
         Want {
-            headers: h,
-            query: q,
-            range: r,
-            range_header_present: r.is_some(),
-            multi_range: true,
+            ask: plan::Ask {
+                headers: h,
+                query: q,
+                range: r,
+                range_header_present: r.is_some(),
+                multi_range: true,
+                boundary: &|| "1795602202955932".to_owned(),
+            },
             flv,
             content_type: "text/plain",
-            boundary: "1795602202955932",
         }
     }
 
@@ -241,7 +218,6 @@ mod tests {
     /// pieces and headers.
     fn decide(size: u64, lm: i64, w: &Want<'_>) -> (StatusCode, Vec<Piece>, HeaderMap) {
         let e = etag();
-        let boundary = || w.boundary.to_owned();
         let p = plan::plan(
             &plan::Representation {
                 size,
@@ -250,7 +226,7 @@ mod tests {
                 content_type: w.content_type,
                 flv: w.flv,
             },
-            &w.ask(&boundary),
+            &w.ask,
         );
         let mut h = HeaderMap::new();
         p.write_headers(&mut h);
@@ -301,7 +277,7 @@ mod tests {
         assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
         assert!(pieces.is_empty());
         let mut w = want(&h, &q, Some(&two), false);
-        w.multi_range = false;
+        w.ask.multi_range = false;
         assert_eq!(decide(350, 1, &w).0, StatusCode::RANGE_NOT_SATISFIABLE);
     }
 
@@ -358,7 +334,6 @@ mod tests {
         let q = Query::parse("");
         let two = range::parse_range(b"bytes=0-4,10-14").unwrap().unwrap();
         let w = want(&h, &q, Some(&two), false);
-        let boundary = || w.boundary.to_owned();
         let e = etag();
         let p = plan::plan(
             &plan::Representation {
@@ -368,7 +343,7 @@ mod tests {
                 content_type: "text/plain",
                 flv: false,
             },
-            &w.ask(&boundary),
+            &w.ask,
         );
         let Answer::Multipart(mp) = p.answer() else {
             panic!("{:?}", p.answer())

@@ -4,9 +4,10 @@
 //! then revalidated against the path (inode, size, mtime); the store lookup
 //! (`local::open_inside`) also takes size and mtime from a fresh `fstat` on
 //! every request and reopens when the path names another inode, so growing
-//! appender files and replaced files are seen at once. Misses are never
-//! cached: a file that lands during replication lag is served as soon as it
-//! exists.
+//! appender files and replaced files are seen at once. A path found absent
+//! is remembered for [`ABSENT_TTL`] only, so the redirect and proxy path
+//! pays no failed `open` per request while a file that lands during
+//! replication lag is served locally at most that much later.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
@@ -16,6 +17,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long a path found absent is answered "absent" without looking.
+pub const ABSENT_TTL: Duration = Duration::from_millis(100);
+/// Most paths remembered as absent.
+const MAX_ABSENT: usize = 4096;
 
 /// A cached open file.
 #[derive(Debug, Clone)]
@@ -45,6 +51,9 @@ pub struct OpenFileCache {
     misses: AtomicU64,
     /// Open store directories, for resolving paths beneath them.
     roots: Mutex<Vec<Root>>,
+    /// Paths found absent and when (see [`ABSENT_TTL`]); bounded by
+    /// [`MAX_ABSENT`].
+    absent: Mutex<HashMap<Box<[u8]>, Instant, PathHash>>,
 }
 
 /// An open store directory and when it was last checked to still be the
@@ -70,6 +79,31 @@ impl OpenFileCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             roots: Mutex::new(Vec::new()),
+            absent: Mutex::new(HashMap::default()),
+        }
+    }
+
+    /// Whether `path` was found absent less than [`ABSENT_TTL`] ago.
+    pub fn known_absent(&self, path: &Path) -> bool {
+        self.absent
+            .lock()
+            .is_ok_and(|m| m.get(key(path)).is_some_and(|t| t.elapsed() < ABSENT_TTL))
+    }
+
+    /// Remembers that `path` was just found absent (not when caching is off).
+    pub fn note_absent(&self, path: &Path) {
+        if self.max == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if let Ok(mut m) = self.absent.lock() {
+            if m.len() >= MAX_ABSENT && !m.contains_key(key(path)) {
+                m.retain(|_, t| now.duration_since(*t) < ABSENT_TTL);
+                if m.len() >= MAX_ABSENT {
+                    m.clear();
+                }
+            }
+            m.insert(key(path).into(), now);
         }
     }
 
@@ -333,6 +367,26 @@ mod tests {
             c.fresh(&p).is_some(),
             "fresh again once the path was checked"
         );
+    }
+
+    #[test]
+    fn absent_paths_are_remembered_briefly_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OpenFileCache::new(4);
+        let p = dir.path().join("lands-later");
+        assert!(!c.known_absent(&p));
+        c.note_absent(&p);
+        assert!(c.known_absent(&p));
+        std::thread::sleep(ABSENT_TTL + Duration::from_millis(20));
+        assert!(!c.known_absent(&p), "remembered past ABSENT_TTL");
+        for i in 0..MAX_ABSENT + 10 {
+            c.note_absent(&dir.path().join(format!("a{i}")));
+        }
+        assert!(c.absent.lock().unwrap().len() <= MAX_ABSENT);
+        // Caching off: nothing remembered.
+        let off = OpenFileCache::new(0);
+        off.note_absent(&p);
+        assert!(!off.known_absent(&p));
     }
 
     #[test]

@@ -133,10 +133,18 @@ pub(super) fn lookup_plain(
     // Normal IDs name immutable content (and their size is checked against
     // the ID below); appender and slave files are revalidated every time.
     let immutable = matches!(id.kind(), FileKind::Normal);
+    if cache.known_absent(&path) {
+        return Ok(Lookup::Missing(Miss::NotFound));
+    }
     let c = match open_inside(&path, data, cache, immutable) {
         Ok(Ok(c)) => c,
         Ok(Err(miss)) => return Ok(Lookup::Missing(miss)),
-        Err(e) => return classify(e),
+        Err(e) => {
+            if e.kind() == io::ErrorKind::NotFound {
+                cache.note_absent(&path);
+            }
+            return classify(e);
+        }
     };
     if let Some(expected) = id.size() {
         if c.len != expected {

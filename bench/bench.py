@@ -25,6 +25,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 FDFS_PORT = 8888
 NGX_PORT = 8889
 NGX_PORT2 = 8890  # keepalive proxy (front) / redirect (main)
+FO_PORT = 8891  # failover: nothing listens on the source's 127.0.0.3:8891, a peer on 127.0.0.5 does
 
 
 def sh(cmd, **kw):
@@ -110,7 +111,7 @@ class Proc:
 
 # ---------------------------------------------------------------- configs
 
-def fdfs_conf(path, store, ip, mode, workers, peers):
+def fdfs_conf(path, store, ip, mode, workers, peers, extra=""):
     with open(path, "w") as f:
         f.write(
             f"base_path = {store}\nload_fdfs_parameters_from_tracker = false\n"
@@ -119,7 +120,7 @@ def fdfs_conf(path, store, ip, mode, workers, peers):
             f"store_path_count = 1\nstore_path0 = {store}\nlog_level = warn\n"
             f"response_mode = {mode}\nlocal_ip_addrs = {ip}\npeer_ip_addrs = {peers}\n"
             f"listen = {ip}:{FDFS_PORT}\naccess_log = off\nworker_threads = {workers}\n"
-            f"http.default_content_type = application/octet-stream\n"
+            f"http.default_content_type = application/octet-stream\n{extra}"
         )
 
 
@@ -172,6 +173,30 @@ def start_all(root, bin_, workers, pin):
         c = os.path.join(cfg, f"fdfs-{name}.conf")
         fdfs_conf(c, store, ip, mode, workers, "127.0.0.3" if name != "source" else "127.0.0.2")
         procs[f"fdfs-{name}"] = Proc(f"fdfs-{name}", [bin_, "--config", c], pin)
+    # Access log on (combined format, to a file): the main store on 127.0.0.4.
+    logs = os.path.join(root, "logs")
+    os.makedirs(logs, exist_ok=True)
+    for f in os.listdir(logs):
+        os.remove(os.path.join(logs, f))
+    c = os.path.join(cfg, "fdfs-logs.conf")
+    fdfs_conf(c, main, "127.0.0.4", "redirect", workers, "127.0.0.3",
+              f"access_log = {logs}/fdfs-access.log\naccess_log_format = combined\n")
+    procs["fdfs-logs"] = Proc("fdfs-logs", [bin_, "--config", c], pin)
+    # Failover (fdfs-httpd only): a front on 127.0.0.6 whose peers' HTTP port
+    # is FO_PORT; the source 127.0.0.3 has nothing there, the peer 127.0.0.5
+    # serves a copy of the source's store.
+    peer = os.path.join(root, "peer")
+    shutil.rmtree(peer, ignore_errors=True)
+    shutil.copytree(source, peer, symlinks=True)
+    c = os.path.join(cfg, "fdfs-fo-peer.conf")
+    fdfs_conf(c, peer, "127.0.0.5", "redirect", workers, "127.0.0.6")
+    with open(c, "a") as f:
+        f.write(f"listen = 127.0.0.5:{FO_PORT}\n")
+    procs["fdfs-fo-peer"] = Proc("fdfs-fo-peer", [bin_, "--config", c], pin)
+    c = os.path.join(cfg, "fdfs-fo-front.conf")
+    fdfs_conf(c, front, "127.0.0.6", "proxy", workers, "127.0.0.3,127.0.0.5",
+              f"peer_http_port = {FO_PORT}\n")
+    procs["fdfs-fo-front"] = Proc("fdfs-fo-front", [bin_, "--config", c], pin)
     ngx = {
         "main": static_server("127.0.0.1", NGX_PORT, main) + f"""
     server {{
@@ -192,6 +217,9 @@ def start_all(root, bin_, workers, pin):
         }}
     }}""",
         "source": static_server("127.0.0.3", NGX_PORT, source),
+        "logs": static_server("127.0.0.4", NGX_PORT, main).replace(
+            "reuseport backlog=1024;",
+            f"reuseport backlog=1024;\n        access_log {logs}/nginx-access.log combined;"),
     }
     for name, servers in ngx.items():
         prefix = os.path.join(root, f"nginx-{name}")
@@ -316,7 +344,13 @@ def scenarios(root, scripts):
     add("GET 4k c=1024", 1.0, f1 + ids["size_4k"], n1 + ids["size_4k"], conns=1024)
     add("Range 64k of 1m", 1.0, f1 + ids["size_1m"], n1 + ids["size_1m"], expect=206,
         headers=["Range: bytes=262144-327679"])
-    add("random 100k tree", 1.0, f1, n1, script=scripts["tree"])
+    tree = f"random {len(read_ids(root, 'tree')) // 1000}k tree"
+    add(tree, 1.0, f1, n1, script=scripts["tree"])
+    # More files than either open-file cache holds (fdfs-httpd ≤ 10,000,
+    # nginx ≤ 100,000) when the tree has ≥ 200,000.
+    add(tree + " c=1024", 1.0, f1, n1, script=scripts["tree"], conns=1024)
+    add("GET 4k access log", 1.0, f"http://127.0.0.4:{FDFS_PORT}" + ids["size_4k"],
+        f"http://127.0.0.4:{NGX_PORT}" + ids["size_4k"])
     add("HEAD 4k (ab -k)", 1.0, f1 + ids["size_4k"], n1 + ids["size_4k"], script="HEAD", method="HEAD")
     add("304 If-None-Match 4k", 1.0, f1 + ids["size_4k"], n1 + ids["size_4k"], expect=304,
         headers=["If-None-Match: {etag}"])
@@ -325,6 +359,9 @@ def scenarios(root, scripts):
     add("proxy 4k vs module-style", 2.0, fr + ids["lag_4k"], f"http://127.0.0.2:{NGX_PORT}" + ids["lag_4k"])
     add("proxy 4k vs keepalive", 1.0, fr + ids["lag_4k"], f"http://127.0.0.2:{NGX_PORT2}" + ids["lag_4k"])
     add("proxy 1m vs keepalive", 1.0, fr + ids["lag_1m"], f"http://127.0.0.2:{NGX_PORT2}" + ids["lag_1m"])
+    # No nginx equivalent: the module has no failover.
+    add("lag failover 4k (source down)", None, f"http://127.0.0.6:{FDFS_PORT}" + ids["lag_4k"], None,
+        latency=True)
     return s
 
 
@@ -352,6 +389,10 @@ end
 # ---------------------------------------------------------------- run
 
 def side_procs(procs, side, sc):
+    if "failover" in sc["name"]:
+        return [procs["fdfs-fo-front"], procs["fdfs-fo-peer"]]
+    if "access log" in sc["name"]:
+        return [procs[f"{side}-logs"]]
     if "proxy" in sc["name"]:
         return [procs[f"{side}-front"], procs[f"{side}-source"]]
     return [procs[f"{side}-main"]]
@@ -384,7 +425,12 @@ def run_config(root, bin_, cfg, args, log):
             if sc["script"] == scripts["tree"]:
                 warm_page_cache(root)
             hdrs = {}
+            if sc["nginx"] is None:
+                res["fail"]["nginx"] = "no nginx equivalent"
             for side in ("fdfs", "nginx"):
+                if side in res["fail"]:
+                    hdrs[side] = []
+                    continue
                 h = [x.replace("{etag}", etag(sc[side])) for x in sc["headers"]]
                 hdrs[side] = h
                 ok, code = curl_check(sc[side] if sc["script"] in (None, "HEAD")
@@ -416,6 +462,12 @@ def run_config(root, bin_, cfg, args, log):
             print(fmt_row(res), flush=True)
     finally:
         idle_after = {"fdfs": procs["fdfs-main"].rss_kb(), "nginx": procs["nginx-main"].rss_kb()}
+        for name in ("fdfs", "nginx"):
+            log_file = os.path.join(root, "logs", f"{name}-access.log")
+            if os.path.exists(log_file):
+                with open(log_file, "rb") as f:
+                    n = sum(1 for _ in f)
+                print(f"{name} access log: {n:,} lines", flush=True)
         for p in procs.values():
             p.stop()
     return results, idle, idle_after
@@ -447,11 +499,15 @@ def fmt_row(res):
     ratio = f["rps"] / n["rps"] if f and n and n["rps"] else None
     if sc["latency"] and f and n:
         extra = f" p50 {f['p50']:.3f}/{n['p50']:.3f} ms, p99 {f['p99']:.3f}/{n['p99']:.3f} ms"
+    elif sc["latency"] and f:
+        extra = f" p50 {f['p50']:.3f} ms, p99 {f['p99']:.3f} ms (c=64)"
     else:
         extra = ""
     target = sc["target"]
     verdict = "" if target is None or ratio is None else (" ✔" if ratio >= target else " ✘")
-    fail = "; ".join(f"{k}: {v}" for k, v in res["fail"].items())
+    fail = "; ".join(f"{k}: {v}" for k, v in res["fail"].items() if v != "no nginx equivalent")
+    if res["fail"].get("nginx") == "no nginx equivalent":
+        extra += " no nginx equivalent"
     return ("| {name} | {fr} | {nr} | {fm} | {nm} | {ratio}{v} | {tgt} | {fc} | {nc} | {fh} | {nh} |{extra}{fail} |"
             .format(name=sc["name"], fr=num(f and f["rps"], "{:,.0f}"), nr=num(n and n["rps"], "{:,.0f}"),
                     fm=num(f and f["mbps"], "{:,.1f}"), nm=num(n and n["mbps"], "{:,.1f}"),

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 pub mod access_log;
+pub mod access_rules;
 pub mod admin;
 pub mod antisteal;
 pub mod body;
@@ -45,6 +46,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod directives;
 pub mod fileid;
 pub mod h1;
 pub mod handler;
@@ -54,6 +56,8 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod outcome;
+pub mod pace;
+pub mod paced;
 pub mod process;
 pub mod proto;
 pub mod resolve;

@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod build;
+mod directives;
 mod fs;
 mod ini;
 mod keys;
@@ -27,7 +28,7 @@ mod values;
 
 pub use mime::MimeTable;
 pub use model::{
-    AccessLog, AccessLogFormat, AntiSteal, Config, FailFile, GroupConfig, LogLevel, ProxyVia,
+    AccessLog, AccessLogFormat, AccessRule, AntiSteal, Config, Directives, FailFile, GroupConfig, LogLevel, ProxyVia,
     RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr, DEFAULT_CONTENT_TYPE,
     DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
 };

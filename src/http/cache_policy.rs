@@ -210,7 +210,7 @@ mod tests {
             applied(&p, Answered::Immutable),
             (
                 Some("max-age=2592000".into()),
-                Some("Mon, 09 Oct 2001 01:46:40 GMT".into())
+                Some("Tue, 09 Oct 2001 01:46:40 GMT".into())
             )
         );
         let max = CachePolicy {

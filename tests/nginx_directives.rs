@@ -477,3 +477,35 @@ limit_rate = fast\ngzip_comp_level = 10\ncors_allow_origin = app.example.com\ngz
         );
     }
 }
+
+#[tokio::test]
+async fn limit_rate_over_h2c_too() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = store(tmp.path(), "s");
+    let big: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i * 13 + i / 511) as u8).collect();
+    let url = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 13), BuildKind::Normal, "bin", &big, 1);
+    let extra = "http2_cleartext = true\nlimit_rate = 1M";
+    let s = support::Server::start(&conf(&root, "127.0.17.13", extra), tmp.path(), "127.0.17.13").await;
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://localhost{url}"))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let t0 = Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        let r = send.send_request(req).await.unwrap();
+        assert_eq!(r.version(), http::Version::HTTP_2);
+        r.into_body().collect().await.unwrap().to_bytes()
+    })
+    .await
+    .expect("within 20 s");
+    let took = t0.elapsed();
+    eprintln!("2 MiB over h2c at limit_rate = 1M: {took:?}");
+    assert_eq!(&got[..], &big[..]);
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+}

@@ -12,12 +12,12 @@ pub use crate::config::AccessRule;
 pub fn deciding(rules: &[AccessRule], ip: IpAddr) -> Option<&AccessRule> {
     rules
         .iter()
-        .find(|r| r.range.is_none_or(|c| c.contains(ip)))
+        .find(|r| r.range.map_or(true, |c| c.contains(ip)))
 }
 
 /// Whether `ip` is admitted.
 pub fn admitted(rules: &[AccessRule], ip: IpAddr) -> bool {
-    deciding(rules, ip).is_none_or(|r| r.allow)
+    deciding(rules, ip).map_or(true, |r| r.allow)
 }
 
 #[cfg(test)]
@@ -48,9 +48,14 @@ mod tests {
         assert!(!ok("192.168.0.1"));
         assert!(!ok("::1"));
         assert!(admitted(&[], "1.2.3.4".parse().unwrap()));
-        assert!(admitted(&rules[..3], "1.2.3.4".parse().unwrap()), "no match admits");
+        assert!(
+            admitted(&rules[..3], "1.2.3.4".parse().unwrap()),
+            "no match admits"
+        );
         assert_eq!(
-            deciding(&rules, "1.1.1.1".parse().unwrap()).unwrap().to_string(),
+            deciding(&rules, "1.1.1.1".parse().unwrap())
+                .unwrap()
+                .to_string(),
             "deny all"
         );
     }

@@ -12,8 +12,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, RANGE,
-    REFERER, VARY,
+    HeaderValue, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, RANGE, REFERER, VARY,
 };
 use http::{HeaderMap, Request, Response, StatusCode};
 
@@ -63,7 +62,11 @@ pub fn preflight<B>(d: &Directives, req: &Request<B>) -> Option<Response<Body>> 
 }
 
 /// 403 with a log line when `valid_referers` refuses the request.
-pub fn referer_refused(d: &Directives, headers: &HeaderMap, uri: &http::Uri) -> Option<Response<Body>> {
+pub fn referer_refused(
+    d: &Directives,
+    headers: &HeaderMap,
+    uri: &http::Uri,
+) -> Option<Response<Body>> {
     let v = d.valid_referers.as_ref()?;
     let referer = headers.get(REFERER).map(HeaderValue::as_bytes);
     if v.admits(referer) {

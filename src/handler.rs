@@ -14,8 +14,8 @@ use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
 use crate::body::{self, Body, FileBody, Segment};
 use crate::clock::{micros_now, unix_now};
 use crate::config::{AntiSteal, Config, GroupConfig};
-use crate::fileid::url::{is_conventional_group, normalize_path, split_target};
 use crate::directives;
+use crate::fileid::url::{is_conventional_group, normalize_path, split_target};
 use crate::fileid::{FileId, FileKind};
 use crate::http::conditional;
 use crate::http::plan;
@@ -58,7 +58,9 @@ pub async fn handle_in<B: Sync>(
         Method::GET => false,
         Method::HEAD => true,
         Method::OPTIONS if state.config.has_directives() => {
-            let d = state.config.directives_for(group_of(&state.config, req.uri().path()));
+            let d = state
+                .config
+                .directives_for(group_of(&state.config, req.uri().path()));
             if let Some(r) = directives::preflight(d, req) {
                 return (Outcome::Preflight, r);
             }

@@ -127,7 +127,10 @@ mod tests {
         };
         let t = simulate(spec, 4 * MIB, 256 * 1024);
         // 4 MiB at 1 MiB/s, the first eighth of a second's worth at once.
-        assert!(t >= Duration::from_millis(3800) && t <= Duration::from_millis(3900), "{t:?}");
+        assert!(
+            t >= Duration::from_millis(3800) && t <= Duration::from_millis(3900),
+            "{t:?}"
+        );
     }
 
     #[test]
@@ -156,6 +159,9 @@ mod tests {
         let Step::Wait(d) = p.next(10_000, t0) else {
             panic!()
         };
-        assert!(d >= Duration::from_millis(2000) && d <= Duration::from_millis(2100), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(2000) && d <= Duration::from_millis(2100),
+            "{d:?}"
+        );
     }
 }

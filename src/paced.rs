@@ -65,7 +65,9 @@ impl HttpBody for Paced {
             }
             match this.pacer.next(this.pending.len() as u64, Instant::now()) {
                 Step::Send(n) => {
-                    let n = usize::try_from(n).unwrap_or(usize::MAX).min(this.pending.len());
+                    let n = usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(this.pending.len());
                     let part = this.pending.split_to(n);
                     this.pacer.sent(n as u64);
                     return Poll::Ready(Some(Ok(Frame::data(part))));

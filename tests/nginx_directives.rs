@@ -18,10 +18,22 @@ use tokio::net::TcpSocket;
 
 /// Writes `bytes` under a new file ID of `group` whose source is `src`;
 /// returns the URL path.
-fn put(root: &Path, group: &str, src: Ipv4Addr, kind: BuildKind, ext: &str, bytes: &[u8], seed: u32) -> String {
+fn put(
+    root: &Path,
+    group: &str,
+    src: Ipv4Addr,
+    kind: BuildKind,
+    ext: &str,
+    bytes: &[u8],
+    seed: u32,
+) -> String {
     let dir = root.join("data/00/00");
     std::fs::create_dir_all(&dir).unwrap();
-    let size = if kind == BuildKind::Appender { 0 } else { bytes.len() as u64 };
+    let size = if kind == BuildKind::Appender {
+        0
+    } else {
+        bytes.len() as u64
+    };
     let id = IdBuilder::new()
         .group(group)
         .source(Source::Ip(src))
@@ -47,7 +59,13 @@ base_path = {r}\nresponse_mode = redirect\nlocal_ip_addrs = {ip}\nlog_level = wa
 }
 
 fn text(len: usize) -> Vec<u8> {
-    let words = ["storage ", "tracker ", "group1 ", "replica ", "{\"id\": 17} "];
+    let words = [
+        "storage ",
+        "tracker ",
+        "group1 ",
+        "replica ",
+        "{\"id\": 17} ",
+    ];
     let mut out = Vec::new();
     let mut i = 0usize;
     while out.len() < len {
@@ -59,7 +77,12 @@ fn text(len: usize) -> Vec<u8> {
 }
 
 /// GET from a chosen source address with extra headers.
-async fn get_from(src: &str, addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> support::Resp {
+async fn get_from(
+    src: &str,
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> support::Resp {
     let sock = TcpSocket::new_v4().unwrap();
     sock.bind(format!("{src}:0").parse().unwrap()).unwrap();
     let mut s = sock.connect(addr).await.unwrap();
@@ -87,10 +110,31 @@ async fn caching_headers_on_every_kind_of_answer() {
     let b_ip = Ipv4Addr::new(127, 0, 17, 2);
     let body = text(5000);
     let local = put(&a_root, "group1", a_ip, BuildKind::Normal, "bin", &body, 1);
-    let appender = put(&a_root, "group1", a_ip, BuildKind::Appender, "log", b"appended so far", 2);
+    let appender = put(
+        &a_root,
+        "group1",
+        a_ip,
+        BuildKind::Appender,
+        "log",
+        b"appended so far",
+        2,
+    );
     let missing = {
-        let u = put(&a_root, "group1", a_ip, BuildKind::Normal, "bin", b"gone", 3);
-        std::fs::remove_file(a_root.join("data/00/00").join(u.rsplit('/').next().unwrap())).unwrap();
+        let u = put(
+            &a_root,
+            "group1",
+            a_ip,
+            BuildKind::Normal,
+            "bin",
+            b"gone",
+            3,
+        );
+        std::fs::remove_file(
+            a_root
+                .join("data/00/00")
+                .join(u.rsplit('/').next().unwrap()),
+        )
+        .unwrap();
         u
     };
     // On B only: A proxies it.
@@ -112,7 +156,12 @@ peer_http_port = {}\nhttp.anti_steal.check_token = true\nhttp.anti_steal.secret_
 anti_steal_bypass_header_name = X-Internal\nanti_steal_bypass_header_value = yes",
         b.addr.port()
     );
-    let a = support::Server::start(&conf(&a_root, "127.0.17.1", &extra), tmp.path(), "127.0.17.1").await;
+    let a = support::Server::start(
+        &conf(&a_root, "127.0.17.1", &extra),
+        tmp.path(),
+        "127.0.17.1",
+    )
+    .await;
     let internal = [("X-Internal", "yes")];
     let cc = "public, max-age=31536000, immutable";
 
@@ -122,15 +171,33 @@ anti_steal_bypass_header_name = X-Internal\nanti_steal_bypass_header_value = yes
     assert_eq!(r.header("cache-control").as_deref(), Some(cc));
     let expires = r.header("expires").expect("Expires");
     let at = httpdate::parse_http_date(&expires).unwrap();
-    let ahead = at.duration_since(std::time::SystemTime::now()).unwrap().as_secs();
+    let ahead = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs();
     assert!((30 * 86400 - 60..=30 * 86400).contains(&ahead), "{expires}");
     let etag = r.header("etag").unwrap();
 
-    let r = support::request(a.addr, "GET", &local, &[internal[0], ("Range", "bytes=0-9")]).await;
-    assert_eq!((r.status, r.header("cache-control").as_deref()), (206, Some(cc)));
+    let r = support::request(
+        a.addr,
+        "GET",
+        &local,
+        &[internal[0], ("Range", "bytes=0-9")],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.header("cache-control").as_deref()),
+        (206, Some(cc))
+    );
 
     // Early 304 (validators from the ID): the headers a 200 would carry.
-    let r = support::request(a.addr, "GET", &local, &[internal[0], ("If-None-Match", &etag)]).await;
+    let r = support::request(
+        a.addr,
+        "GET",
+        &local,
+        &[internal[0], ("If-None-Match", &etag)],
+    )
+    .await;
     assert_eq!(r.status, 304);
     assert_eq!(r.header("cache-control").as_deref(), Some(cc));
     assert!(r.header("expires").is_some());
@@ -158,7 +225,10 @@ anti_steal_bypass_header_name = X-Internal\nanti_steal_bypass_header_value = yes
     assert!(r.header("expires").is_some());
     // B itself answers with its own value.
     let r = support::request(b.addr, "GET", &remote, &[]).await;
-    assert_eq!(r.header("cache-control").as_deref(), Some("private, max-age=1"));
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("private, max-age=1")
+    );
 }
 
 /// curl's view of an answer: status line and headers, lowercased names.
@@ -191,10 +261,19 @@ fn hdr<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
 async fn add_header_and_a_cors_preflight_from_curl() {
     let tmp = tempfile::tempdir().unwrap();
     let root = store(tmp.path(), "s");
-    let url = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 3), BuildKind::Normal, "jpg", b"jpeg bytes", 1);
+    let url = put(
+        &root,
+        "group1",
+        Ipv4Addr::new(127, 0, 17, 3),
+        BuildKind::Normal,
+        "jpg",
+        b"jpeg bytes",
+        1,
+    );
     let extra = "add_header = X-Frame-Options: DENY\nadd_header = X-Served-By: fdfs\n\
 cors_allow_origin = https://app.example.com\ncors_expose_headers = Content-Range, ETag\ncors_max_age = 1h";
-    let s = support::Server::start(&conf(&root, "127.0.17.3", extra), tmp.path(), "127.0.17.3").await;
+    let s =
+        support::Server::start(&conf(&root, "127.0.17.3", extra), tmp.path(), "127.0.17.3").await;
     let base = format!("http://{}{url}", s.addr);
 
     let b = base.clone();
@@ -214,7 +293,10 @@ cors_allow_origin = https://app.example.com\ncors_expose_headers = Content-Range
     .await
     .unwrap();
     assert_eq!(status, 204, "{h:?}");
-    assert_eq!(hdr(&h, "access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(
+        hdr(&h, "access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
     assert_eq!(hdr(&h, "access-control-allow-methods"), Some("GET, HEAD"));
     assert_eq!(hdr(&h, "access-control-allow-headers"), Some("range"));
     assert_eq!(hdr(&h, "access-control-max-age"), Some("3600"));
@@ -240,19 +322,37 @@ cors_allow_origin = https://app.example.com\ncors_expose_headers = Content-Range
         s.addr,
         "OPTIONS",
         &url,
-        &[("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "DELETE")],
+        &[
+            ("Origin", "https://app.example.com"),
+            ("Access-Control-Request-Method", "DELETE"),
+        ],
     )
     .await;
     assert_eq!(r.status, 403);
     // OPTIONS that is not a preflight: 405 as before.
-    assert_eq!(support::request(s.addr, "OPTIONS", &url, &[]).await.status, 405);
+    assert_eq!(
+        support::request(s.addr, "OPTIONS", &url, &[]).await.status,
+        405
+    );
 
     // The actual request.
-    let r = support::request(s.addr, "GET", &url, &[("Origin", "https://app.example.com")]).await;
+    let r = support::request(
+        s.addr,
+        "GET",
+        &url,
+        &[("Origin", "https://app.example.com")],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"jpeg bytes");
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://app.example.com"));
-    assert_eq!(r.header("access-control-expose-headers").as_deref(), Some("Content-Range, ETag"));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        r.header("access-control-expose-headers").as_deref(),
+        Some("Content-Range, ETag")
+    );
     assert_eq!(r.header("vary").as_deref(), Some("Origin"));
     assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
     assert_eq!(r.header("x-served-by").as_deref(), Some("fdfs"));
@@ -266,33 +366,75 @@ cors_allow_origin = https://app.example.com\ncors_expose_headers = Content-Range
 async fn allow_deny_first_match_wins_behind_trusted_proxies() {
     let tmp = tempfile::tempdir().unwrap();
     let root = store(tmp.path(), "s");
-    let url = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 4), BuildKind::Normal, "bin", b"x", 1);
+    let url = put(
+        &root,
+        "group1",
+        Ipv4Addr::new(127, 0, 17, 4),
+        BuildKind::Normal,
+        "bin",
+        b"x",
+        1,
+    );
     let extra = "deny = 127.0.17.9\nallow = 127.0.17.0/24, 127.17.5.0/24\ndeny = all\ntrusted_proxies = 127.0.17.5";
-    let s = support::Server::start(&conf(&root, "127.0.17.4", extra), tmp.path(), "127.0.17.4").await;
+    let s =
+        support::Server::start(&conf(&root, "127.0.17.4", extra), tmp.path(), "127.0.17.4").await;
     assert_eq!(get_from("127.0.17.8", s.addr, &url, &[]).await.status, 200);
     let r = get_from("127.0.17.9", s.addr, &url, &[]).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body, b"403 Forbidden\n");
-    assert_eq!(get_from("127.17.0.1", s.addr, &url, &[]).await.status, 403, "deny all");
+    assert_eq!(
+        get_from("127.17.0.1", s.addr, &url, &[]).await.status,
+        403,
+        "deny all"
+    );
     // Through the trusted proxy, its X-Forwarded-For decides.
     let xff = |ip| [("X-Forwarded-For", ip)];
-    assert_eq!(get_from("127.0.17.5", s.addr, &url, &xff("127.0.17.9")).await.status, 403);
-    assert_eq!(get_from("127.0.17.5", s.addr, &url, &xff("127.17.5.7")).await.status, 200);
-    assert_eq!(get_from("127.0.17.5", s.addr, &url, &xff("10.1.1.1")).await.status, 403);
+    assert_eq!(
+        get_from("127.0.17.5", s.addr, &url, &xff("127.0.17.9"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        get_from("127.0.17.5", s.addr, &url, &xff("127.17.5.7"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get_from("127.0.17.5", s.addr, &url, &xff("10.1.1.1"))
+            .await
+            .status,
+        403
+    );
     // An untrusted peer's X-Forwarded-For is ignored.
-    assert_eq!(get_from("127.17.0.2", s.addr, &url, &xff("127.0.17.8")).await.status, 403);
+    assert_eq!(
+        get_from("127.17.0.2", s.addr, &url, &xff("127.0.17.8"))
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test]
 async fn valid_referers_come_before_the_token() {
     let tmp = tempfile::tempdir().unwrap();
     let root = store(tmp.path(), "s");
-    let url = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 6), BuildKind::Normal, "bin", b"pic", 1);
+    let url = put(
+        &root,
+        "group1",
+        Ipv4Addr::new(127, 0, 17, 6),
+        BuildKind::Normal,
+        "bin",
+        b"pic",
+        1,
+    );
     let extra = r"valid_referers = none *.example.com
 valid_referers = ~\.good\.
 http.anti_steal.check_token = true
 http.anti_steal.secret_key = k";
-    let s = support::Server::start(&conf(&root, "127.0.17.6", extra), tmp.path(), "127.0.17.6").await;
+    let s =
+        support::Server::start(&conf(&root, "127.0.17.6", extra), tmp.path(), "127.0.17.6").await;
     let remote = url.splitn(3, '/').nth(2).unwrap();
     let now = support::now();
     let ts = now.to_string();
@@ -300,33 +442,89 @@ http.anti_steal.secret_key = k";
     let signed = format!("{url}?token={token}&ts={ts}");
     let with = |r: &'static str| [("Referer", r)];
     assert_eq!(support::get(s.addr, &signed).await.status, 200, "none");
-    assert_eq!(support::request(s.addr, "GET", &signed, &with("https://img.example.com/a")).await.status, 200);
-    assert_eq!(support::request(s.addr, "GET", &signed, &with("http://www.good.org/")).await.status, 200);
+    assert_eq!(
+        support::request(s.addr, "GET", &signed, &with("https://img.example.com/a"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        support::request(s.addr, "GET", &signed, &with("http://www.good.org/"))
+            .await
+            .status,
+        200
+    );
     let r = support::request(s.addr, "GET", &signed, &with("http://thief.net/")).await;
     assert_eq!(r.status, 403);
-    assert_eq!(support::request(s.addr, "GET", &signed, &with("blocked-by-proxy")).await.status, 403);
+    assert_eq!(
+        support::request(s.addr, "GET", &signed, &with("blocked-by-proxy"))
+            .await
+            .status,
+        403
+    );
     // Bad referer and no token: the referer decides first (403, not 400).
-    assert_eq!(support::request(s.addr, "GET", &url, &with("http://thief.net/")).await.status, 403);
+    assert_eq!(
+        support::request(s.addr, "GET", &url, &with("http://thief.net/"))
+            .await
+            .status,
+        403
+    );
     // Good referer, no token: the token check still applies.
-    assert_eq!(support::request(s.addr, "GET", &url, &with("http://example.com.evil/")).await.status, 403);
-    assert_eq!(support::request(s.addr, "GET", &url, &with("http://a.example.com/")).await.status, 400);
+    assert_eq!(
+        support::request(s.addr, "GET", &url, &with("http://example.com.evil/"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        support::request(s.addr, "GET", &url, &with("http://a.example.com/"))
+            .await
+            .status,
+        400
+    );
 }
 
 #[tokio::test]
 async fn limit_rate_holds_a_4mib_download_to_1mib_per_second() {
     let tmp = tempfile::tempdir().unwrap();
     let root = store(tmp.path(), "s");
-    let big: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i * 31 + i / 4099) as u8).collect();
-    let url = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 7), BuildKind::Normal, "bin", &big, 1);
-    let small = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 7), BuildKind::Normal, "bin", b"tiny", 2);
-    let s = support::Server::start(&conf(&root, "127.0.17.7", "limit_rate = 1M"), tmp.path(), "127.0.17.7").await;
+    let big: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i * 31 + i / 4099) as u8)
+        .collect();
+    let url = put(
+        &root,
+        "group1",
+        Ipv4Addr::new(127, 0, 17, 7),
+        BuildKind::Normal,
+        "bin",
+        &big,
+        1,
+    );
+    let small = put(
+        &root,
+        "group1",
+        Ipv4Addr::new(127, 0, 17, 7),
+        BuildKind::Normal,
+        "bin",
+        b"tiny",
+        2,
+    );
+    let s = support::Server::start(
+        &conf(&root, "127.0.17.7", "limit_rate = 1M"),
+        tmp.path(),
+        "127.0.17.7",
+    )
+    .await;
     let t0 = Instant::now();
     let r = support::get(s.addr, &url).await;
     let took = t0.elapsed();
     assert_eq!(r.status, 200);
     assert!(r.complete && r.body == big, "body intact");
     eprintln!("4 MiB at limit_rate = 1M: {took:?}");
-    assert!(took >= Duration::from_secs(3), "4 MiB at 1 MiB/s took only {took:?}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "4 MiB at 1 MiB/s took only {took:?}"
+    );
     assert!(took < Duration::from_secs(10), "{took:?}");
     // Small answers are not held back.
     let t0 = Instant::now();
@@ -336,7 +534,11 @@ async fn limit_rate_holds_a_4mib_download_to_1mib_per_second() {
     // limit_rate_after: the first 3 MiB at full speed.
     let tmp2 = tempfile::tempdir().unwrap();
     let s2 = support::Server::start(
-        &conf(&root, "127.0.17.7", "limit_rate = 1M\nlimit_rate_after = 3M"),
+        &conf(
+            &root,
+            "127.0.17.7",
+            "limit_rate = 1M\nlimit_rate_after = 3M",
+        ),
         tmp2.path(),
         "127.0.17.7",
     )
@@ -346,12 +548,17 @@ async fn limit_rate_holds_a_4mib_download_to_1mib_per_second() {
     let took = t0.elapsed();
     assert!(r.complete && r.body == big);
     eprintln!("4 MiB at limit_rate = 1M, limit_rate_after = 3M: {took:?}");
-    assert!(took >= Duration::from_millis(600) && took < Duration::from_millis(2900), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_millis(2900),
+        "{took:?}"
+    );
 }
 
 fn gunzip(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -365,7 +572,12 @@ async fn gzip_for_text_types_only_whole_answers_with_their_own_etag() {
     let png = put(&root, "group1", ip, BuildKind::Normal, "png", &body, 2);
     let tiny = put(&root, "group1", ip, BuildKind::Normal, "txt", b"short", 3);
     let extra = "gzip = on\ngzip_types = text/plain application/json\ngzip_min_length = 100\ncache_control = max-age=60";
-    let s = support::Server::start(&conf(&root, "127.0.17.10", extra), tmp.path(), "127.0.17.10").await;
+    let s = support::Server::start(
+        &conf(&root, "127.0.17.10", extra),
+        tmp.path(),
+        "127.0.17.10",
+    )
+    .await;
     let gz = [("Accept-Encoding", "gzip, deflate, br")];
 
     let plain = support::get(s.addr, &txt).await;
@@ -378,7 +590,10 @@ async fn gzip_for_text_types_only_whole_answers_with_their_own_etag() {
     let r = support::request(s.addr, "GET", &txt, &gz).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"));
-    assert_eq!(r.header("content-length").unwrap(), r.body.len().to_string());
+    assert_eq!(
+        r.header("content-length").unwrap(),
+        r.body.len().to_string()
+    );
     assert!(r.body.len() < body.len() / 2, "{} bytes", r.body.len());
     assert_eq!(gunzip(&r.body), body);
     let gz_tag = r.header("etag").unwrap();
@@ -403,11 +618,23 @@ async fn gzip_for_text_types_only_whole_answers_with_their_own_etag() {
     assert_eq!((r.status, r.header("content-encoding")), (200, None));
     assert_eq!(r.header("content-length").unwrap(), body.len().to_string());
     let r = support::request(s.addr, "GET", &tiny, &gz).await;
-    assert_eq!((r.body.as_slice(), r.header("content-encoding")), (&b"short"[..], None));
+    assert_eq!(
+        (r.body.as_slice(), r.header("content-encoding")),
+        (&b"short"[..], None)
+    );
     let r = support::request(s.addr, "GET", &png, &gz).await;
     assert_eq!(r.body, body);
-    assert_eq!((r.header("content-encoding"), r.header("vary")), (None, None));
-    let r = support::request(s.addr, "GET", &txt, &[("Accept-Encoding", "gzip;q=0, identity")]).await;
+    assert_eq!(
+        (r.header("content-encoding"), r.header("vary")),
+        (None, None)
+    );
+    let r = support::request(
+        s.addr,
+        "GET",
+        &txt,
+        &[("Accept-Encoding", "gzip;q=0, identity")],
+    )
+    .await;
     assert_eq!(r.header("content-encoding"), None);
 }
 
@@ -437,19 +664,40 @@ cors_allow_origin = *\nadd_header = X-Level: group2\n",
     assert_eq!(a.header("cache-control").as_deref(), Some("max-age=10"));
     let b = support::request(s.addr, "GET", &u2, &origin).await;
     assert_eq!(b.body, b"two");
-    assert_eq!(b.header("access-control-allow-origin").as_deref(), Some("*"));
-    assert_eq!(b.header("x-level").as_deref(), Some("group2"), "the section's list replaces the global one");
-    assert_eq!(b.header("cache-control").as_deref(), Some("max-age=10"), "inherited");
-    let pre = [("Origin", "https://x.example"), ("Access-Control-Request-Method", "GET")];
-    assert_eq!(support::request(s.addr, "OPTIONS", &u2, &pre).await.status, 204);
-    assert_eq!(support::request(s.addr, "OPTIONS", &u1, &pre).await.status, 405);
+    assert_eq!(
+        b.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert_eq!(
+        b.header("x-level").as_deref(),
+        Some("group2"),
+        "the section's list replaces the global one"
+    );
+    assert_eq!(
+        b.header("cache-control").as_deref(),
+        Some("max-age=10"),
+        "inherited"
+    );
+    let pre = [
+        ("Origin", "https://x.example"),
+        ("Access-Control-Request-Method", "GET"),
+    ];
+    assert_eq!(
+        support::request(s.addr, "OPTIONS", &u2, &pre).await.status,
+        204
+    );
+    assert_eq!(
+        support::request(s.addr, "OPTIONS", &u1, &pre).await.status,
+        405
+    );
 }
 
 #[test]
 fn check_config_reports_bad_directive_values_with_their_line() {
     let tmp = tempfile::tempdir().unwrap();
     let root = store(tmp.path(), "s");
-    let bad = "expires = soon\nadd_header = Content-Length: 5\nvalid_referers = ~(\nallow = 10.0.0.1/8\n\
+    let bad =
+        "expires = soon\nadd_header = Content-Length: 5\nvalid_referers = ~(\nallow = 10.0.0.1/8\n\
 limit_rate = fast\ngzip_comp_level = 10\ncors_allow_origin = app.example.com\ngzip_types = text";
     let path = tmp.path().join("mod_fastdfs.conf");
     let text = conf(&root, "127.0.17.12", bad);
@@ -461,11 +709,18 @@ limit_rate = fast\ngzip_comp_level = 10\ncors_allow_origin = app.example.com\ngz
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let err =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let first = text.lines().position(|l| l.starts_with("expires")).unwrap() + 1;
     for (i, key) in [
-        "expires", "add_header", "valid_referers", "allow", "limit_rate", "gzip_comp_level",
-        "cors_allow_origin", "gzip_types",
+        "expires",
+        "add_header",
+        "valid_referers",
+        "allow",
+        "limit_rate",
+        "gzip_comp_level",
+        "cors_allow_origin",
+        "gzip_types",
     ]
     .iter()
     .enumerate()
@@ -484,14 +739,30 @@ async fn limit_rate_over_h2c_too() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let tmp = tempfile::tempdir().unwrap();
     let root = store(tmp.path(), "s");
-    let big: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i * 13 + i / 511) as u8).collect();
-    let url = put(&root, "group1", Ipv4Addr::new(127, 0, 17, 13), BuildKind::Normal, "bin", &big, 1);
+    let big: Vec<u8> = (0..2 * 1024 * 1024u32)
+        .map(|i| (i * 13 + i / 511) as u8)
+        .collect();
+    let url = put(
+        &root,
+        "group1",
+        Ipv4Addr::new(127, 0, 17, 13),
+        BuildKind::Normal,
+        "bin",
+        &big,
+        1,
+    );
     let extra = "http2_cleartext = true\nlimit_rate = 1M";
-    let s = support::Server::start(&conf(&root, "127.0.17.13", extra), tmp.path(), "127.0.17.13").await;
+    let s = support::Server::start(
+        &conf(&root, "127.0.17.13", extra),
+        tmp.path(),
+        "127.0.17.13",
+    )
+    .await;
     let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-        .await
-        .unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let req = http::Request::get(format!("http://localhost{url}"))
         .body(Empty::<bytes::Bytes>::new())

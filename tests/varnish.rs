@@ -90,7 +90,10 @@ sub vcl_deliver {{
             if let Ok(Some(st)) = v.child.try_wait() {
                 panic!("varnishd exited: {st}");
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "varnishd not listening");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "varnishd not listening"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         v
@@ -118,7 +121,11 @@ impl Drop for Varnish {
 fn put(root: &Path, kind: BuildKind, ext: &str, bytes: &[u8], seed: u32) -> String {
     let dir = root.join("data/00/00");
     std::fs::create_dir_all(&dir).unwrap();
-    let size = if kind == BuildKind::Appender { 0 } else { bytes.len() as u64 };
+    let size = if kind == BuildKind::Appender {
+        0
+    } else {
+        bytes.len() as u64
+    };
     let id = IdBuilder::new()
         .source(Source::Ip(Ipv4Addr::new(127, 0, 17, 20)))
         .create_ts(support::now() - 60)
@@ -139,7 +146,10 @@ async fn varnish_keeps_files_for_the_configured_cache_control() {
     let root = tmp.path().join("store");
     let body: Vec<u8> = (0..50_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     let normal = put(&root, BuildKind::Normal, "jpg", &body, 1);
-    let appender_path = |url: &str| root.join("data/00/00").join(url.rsplit('/').next().unwrap());
+    let appender_path = |url: &str| {
+        root.join("data/00/00")
+            .join(url.rsplit('/').next().unwrap())
+    };
     let appender = put(&root, BuildKind::Appender, "log", b"line 1\n", 2);
     let cc = "public, max-age=31536000, immutable";
     let conf = format!(
@@ -167,23 +177,40 @@ base_path = {r}\nlocal_ip_addrs = {BACKEND_IP}\nlog_level = warn\ncache_control 
     assert_eq!(first.body, body);
     assert_eq!(first.header("x-cache").as_deref(), Some("MISS"));
     assert_eq!(first.header("x-seen-cc").as_deref(), Some(cc));
-    assert_eq!(first.header("x-ttl").as_deref(), Some("31536000.000"), "TTL from Cache-Control, not Varnish's default");
+    assert_eq!(
+        first.header("x-ttl").as_deref(),
+        Some("31536000.000"),
+        "TTL from Cache-Control, not Varnish's default"
+    );
     assert_eq!(first.header("cache-control").as_deref(), Some(cc));
     assert_eq!(served(200), 1);
 
     // Then hits: whole, Range, revalidation; fdfs-httpd sees none of them.
     let hit = get(normal.clone(), vec![]).await;
-    assert_eq!((hit.status, hit.header("x-cache").as_deref()), (200, Some("HIT")));
+    assert_eq!(
+        (hit.status, hit.header("x-cache").as_deref()),
+        (200, Some("HIT"))
+    );
     assert_eq!(hit.body, body);
     assert_eq!(hit.header("cache-control").as_deref(), Some(cc));
     let range = get(normal.clone(), vec![("Range", "bytes=100-199".into())]).await;
-    assert_eq!((range.status, range.header("x-cache").as_deref()), (206, Some("HIT")));
+    assert_eq!(
+        (range.status, range.header("x-cache").as_deref()),
+        (206, Some("HIT"))
+    );
     assert_eq!(range.body, &body[100..200]);
     let etag = first.header("etag").unwrap();
     let nm = get(normal.clone(), vec![("If-None-Match", etag)]).await;
-    assert_eq!((nm.status, nm.header("x-cache").as_deref()), (304, Some("HIT")));
+    assert_eq!(
+        (nm.status, nm.header("x-cache").as_deref()),
+        (304, Some("HIT"))
+    );
     assert_eq!(nm.header("cache-control").as_deref(), Some(cc));
-    assert_eq!(served(200) + served(206) + served(304), 1, "one backend fetch in all");
+    assert_eq!(
+        served(200) + served(206) + served(304),
+        1,
+        "one backend fetch in all"
+    );
 
     // Appender (no-cache): stored, revalidated with a conditional request.
     let a1 = get(appender.clone(), vec![]).await;
@@ -193,9 +220,22 @@ base_path = {r}\nlocal_ip_addrs = {BACKEND_IP}\nlog_level = warn\ncache_control 
     tokio::time::sleep(Duration::from_millis(20)).await; // past the 1 ms TTL
     let a2 = get(appender.clone(), vec![]).await;
     assert_eq!((a2.status, a2.body.as_slice()), (200, &b"line 1\n"[..]));
-    assert_eq!(a2.header("x-was-304").as_deref(), Some("true"), "{:?}", a2.headers);
-    assert_eq!(a2.header("x-bereq-inm"), a1.header("etag"), "conditional on the ETag");
-    assert_eq!(served(304), 1, "the revalidation reached fdfs-httpd and got 304");
+    assert_eq!(
+        a2.header("x-was-304").as_deref(),
+        Some("true"),
+        "{:?}",
+        a2.headers
+    );
+    assert_eq!(
+        a2.header("x-bereq-inm"),
+        a1.header("etag"),
+        "conditional on the ETag"
+    );
+    assert_eq!(
+        served(304),
+        1,
+        "the revalidation reached fdfs-httpd and got 304"
+    );
     // An append is seen on the next request.
     std::fs::write(appender_path(&appender), b"line 1\nline 2\n").unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;

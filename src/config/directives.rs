@@ -141,7 +141,10 @@ impl Builder<'_> {
             for t in e.value.split([',', ' ', '\t']).filter(|t| !t.is_empty()) {
                 let t = t.to_ascii_lowercase();
                 if t != "*" && (t.matches('/').count() != 1 || t.contains('*')) {
-                    self.err(e, format!("gzip_types = {t}: not a media type (type/subtype) or *"));
+                    self.err(
+                        e,
+                        format!("gzip_types = {t}: not a media type (type/subtype) or *"),
+                    );
                 } else if !types.contains(&t) {
                     types.push(t);
                 }
@@ -185,7 +188,10 @@ impl Builder<'_> {
     /// `add_header = Name: value`.
     fn add_header(&mut self, e: &Entry) -> Option<(HeaderName, HeaderValue)> {
         let Some((name, value)) = e.value.split_once(':') else {
-            self.err(e, format!("add_header = {}: expected \"Name: value\"", e.value));
+            self.err(
+                e,
+                format!("add_header = {}: expected \"Name: value\"", e.value),
+            );
             return None;
         };
         let Ok(name) = HeaderName::from_bytes(name.trim().as_bytes()) else {
@@ -195,14 +201,20 @@ impl Builder<'_> {
         if RESERVED.contains(&name.as_str()) {
             self.err(
                 e,
-                format!("add_header = {}: {name} is set by the server itself", e.value),
+                format!(
+                    "add_header = {}: {name} is set by the server itself",
+                    e.value
+                ),
             );
             return None;
         }
         match HeaderValue::from_str(value.trim()) {
             Ok(v) => Some((name, v)),
             Err(_) => {
-                self.err(e, format!("add_header = {}: not a valid header value", e.value));
+                self.err(
+                    e,
+                    format!("add_header = {}: not a valid header value", e.value),
+                );
                 None
             }
         }
@@ -222,10 +234,12 @@ impl Builder<'_> {
                 let rest = o
                     .strip_prefix("https://")
                     .or_else(|| o.strip_prefix("http://"));
-                if rest.is_none_or(|r| r.is_empty() || r.contains('/')) {
+                if rest.map_or(true, |r| r.is_empty() || r.contains('/')) {
                     self.err(
                         origin,
-                        format!("cors_allow_origin = {o}: not * nor an origin (scheme://host[:port])"),
+                        format!(
+                            "cors_allow_origin = {o}: not * nor an origin (scheme://host[:port])"
+                        ),
                     );
                     continue;
                 }
@@ -246,18 +260,23 @@ impl Builder<'_> {
                 for h in e.value.split([',', ' ']).filter(|h| !h.is_empty()) {
                     match HeaderName::from_bytes(h.as_bytes()) {
                         Ok(n) => l.push(n.as_str().to_owned()),
-                        Err(_) => self.err(e, format!("cors_allow_headers = {h}: not a header name")),
+                        Err(_) => {
+                            self.err(e, format!("cors_allow_headers = {h}: not a header name"))
+                        }
                     }
                 }
                 AllowHeaders::List(l)
             }
-            None => AllowHeaders::List(DEFAULT_ALLOW_HEADERS.iter().map(|h| h.to_string()).collect()),
+            None => AllowHeaders::List(
+                DEFAULT_ALLOW_HEADERS
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect(),
+            ),
         };
         let expose_headers = pick("cors_expose_headers").and_then(|e| self.header_value(e));
         let max_age = match pick("cors_max_age") {
-            Some(e) => self
-                .value(e, parse_seconds)
-                .unwrap_or(CORS_MAX_AGE),
+            Some(e) => self.value(e, parse_seconds).unwrap_or(CORS_MAX_AGE),
             None => CORS_MAX_AGE,
         };
         Some(Cors {

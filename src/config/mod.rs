@@ -28,9 +28,9 @@ mod values;
 
 pub use mime::MimeTable;
 pub use model::{
-    AccessLog, AccessLogFormat, AccessRule, AntiSteal, Config, Directives, FailFile, GroupConfig, LogLevel, ProxyVia,
-    RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr, DEFAULT_CONTENT_TYPE,
-    DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
+    AccessLog, AccessLogFormat, AccessRule, AntiSteal, Config, Directives, FailFile, GroupConfig,
+    LogLevel, ProxyVia, RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr,
+    DEFAULT_CONTENT_TYPE, DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_STORE_PATHS, MAX_TRACKERS,
 };
 pub use ops::{MAX_HEADER_SIZE, MIN_HEADER_SIZE};
 pub use storage_ids::{

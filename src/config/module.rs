@@ -421,7 +421,9 @@ impl Builder<'_> {
         let directives = match section {
             Some(_) if Self::has_directives(k) => {
                 let doc = self.doc;
-                Some(std::sync::Arc::new(self.directives(&[Keys(&doc.global), k])))
+                Some(std::sync::Arc::new(
+                    self.directives(&[Keys(&doc.global), k]),
+                ))
             }
             _ => None,
         };

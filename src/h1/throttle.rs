@@ -40,7 +40,9 @@ pub(super) async fn body(
             for seg in f.segments() {
                 match *seg {
                     Segment::Bytes(ref b) => bytes(tcp, &mut p, b).await?,
-                    Segment::File { offset, len } => file(tcp, &mut p, f.file(), offset, len).await?,
+                    Segment::File { offset, len } => {
+                        file(tcp, &mut p, f.file(), offset, len).await?
+                    }
                 }
                 sent += seg.len();
             }
@@ -63,15 +65,21 @@ pub(super) async fn body(
                     Framing::Length(n) if sent > n => return Err(SendError::Length),
                     Framing::Chunked => {
                         let size = format!("{:x}\r\n", data.len());
-                        send_all(tcp, size.as_bytes(), true).await.map_err(SendError::Socket)?;
+                        send_all(tcp, size.as_bytes(), true)
+                            .await
+                            .map_err(SendError::Socket)?;
                         bytes(tcp, &mut p, &data).await?;
-                        send_all(tcp, b"\r\n", false).await.map_err(SendError::Socket)?;
+                        send_all(tcp, b"\r\n", false)
+                            .await
+                            .map_err(SendError::Socket)?;
                     }
                     _ => bytes(tcp, &mut p, &data).await?,
                 }
             }
             if framing == Framing::Chunked {
-                send_all(tcp, b"0\r\n\r\n", false).await.map_err(SendError::Socket)?;
+                send_all(tcp, b"0\r\n\r\n", false)
+                    .await
+                    .map_err(SendError::Socket)?;
             }
             sent
         }

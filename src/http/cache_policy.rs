@@ -164,7 +164,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(CACHE_CONTROL, hv("private"));
         p.apply(a, 1_000_000_000, &mut h);
-        let s = |n| h.get(n).map(|v: &HeaderValue| v.to_str().unwrap().to_owned());
+        let s = |n| {
+            h.get(n)
+                .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+        };
         (s(CACHE_CONTROL), s(EXPIRES))
     }
 
@@ -181,7 +184,10 @@ mod tests {
             Answered::of(StatusCode::NOT_FOUND, None, false),
             Answered::Failed
         );
-        assert_eq!(Answered::of(StatusCode::FOUND, Some(false), false), Answered::Other);
+        assert_eq!(
+            Answered::of(StatusCode::FOUND, Some(false), false),
+            Answered::Other
+        );
         assert_eq!(Answered::of(ok, None, false), Answered::Other);
     }
 
@@ -195,7 +201,10 @@ mod tests {
             applied(&p, Answered::Immutable),
             (Some("public, max-age=31536000, immutable".into()), None)
         );
-        assert_eq!(applied(&p, Answered::Appender), (Some("no-cache".into()), None));
+        assert_eq!(
+            applied(&p, Answered::Appender),
+            (Some("no-cache".into()), None)
+        );
         assert_eq!(applied(&p, Answered::Failed), (None, None));
         assert_eq!(applied(&p, Answered::Other), (Some("private".into()), None));
     }
@@ -240,8 +249,14 @@ mod tests {
             error: Some(hv("no-store")),
             ..Default::default()
         };
-        assert_eq!(applied(&p, Answered::Appender), (Some("max-age=5".into()), None));
-        assert_eq!(applied(&p, Answered::Failed), (Some("no-store".into()), None));
+        assert_eq!(
+            applied(&p, Answered::Appender),
+            (Some("max-age=5".into()), None)
+        );
+        assert_eq!(
+            applied(&p, Answered::Failed),
+            (Some("no-store".into()), None)
+        );
         assert!(p.is_set());
         assert!(!CachePolicy::default().is_set());
     }

@@ -16,9 +16,19 @@ pub const MAX_COMPRESSED_INPUT: u64 = 8 * 1024 * 1024;
 
 /// Types that are compressed already: never gzipped, even with `gzip_types = *`.
 const COMPRESSED: &[&str] = &[
-    "image/", "video/", "audio/", "font/woff", "application/zip", "application/gzip",
-    "application/x-gzip", "application/x-bzip2", "application/x-xz", "application/zstd",
-    "application/x-7z-compressed", "application/x-rar-compressed", "application/pdf",
+    "image/",
+    "video/",
+    "audio/",
+    "font/woff",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/zstd",
+    "application/x-7z-compressed",
+    "application/x-rar-compressed",
+    "application/pdf",
     "application/octet-stream",
 ];
 

@@ -116,7 +116,10 @@ impl Cors {
     }
 
     /// The headers of a 204 answer to a preflight, or why it is refused.
-    pub fn preflight(&self, req: &HeaderMap) -> Result<Vec<(HeaderName, HeaderValue)>, PreflightRefusal> {
+    pub fn preflight(
+        &self,
+        req: &HeaderMap,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, PreflightRefusal> {
         let origin = self.allow_origin(req).ok_or(PreflightRefusal::Origin)?;
         let method = req
             .get(ACCESS_CONTROL_REQUEST_METHOD)
@@ -133,7 +136,9 @@ impl Cors {
             ),
         ];
         if let Some(asked) = req.get(ACCESS_CONTROL_REQUEST_HEADERS) {
-            let text = asked.to_str().map_err(|_| PreflightRefusal::Header(String::new()))?;
+            let text = asked
+                .to_str()
+                .map_err(|_| PreflightRefusal::Header(String::new()))?;
             for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 let lower = name.to_ascii_lowercase();
                 let ok = match &self.allow_headers {
@@ -174,7 +179,10 @@ mod tests {
         Cors {
             origins: Origins::List(vec!["https://app.example.com".into()]),
             allow_headers: AllowHeaders::List(
-                DEFAULT_ALLOW_HEADERS.iter().map(|s| s.to_string()).collect(),
+                DEFAULT_ALLOW_HEADERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
             ),
             expose_headers: Some(HeaderValue::from_static("Content-Range, ETag")),
             max_age: 600,
@@ -217,9 +225,15 @@ mod tests {
             ]))
             .unwrap();
         let get = |n: &str| ok.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        assert_eq!(get("access-control-allow-origin").unwrap(), "https://app.example.com");
+        assert_eq!(
+            get("access-control-allow-origin").unwrap(),
+            "https://app.example.com"
+        );
         assert_eq!(get("access-control-allow-methods").unwrap(), "GET, HEAD");
-        assert_eq!(get("access-control-allow-headers").unwrap(), "range, If-None-Match");
+        assert_eq!(
+            get("access-control-allow-headers").unwrap(),
+            "range, If-None-Match"
+        );
         assert_eq!(get("access-control-max-age").unwrap(), "600");
         assert!(is_preflight(&req(&[
             ("origin", "x"),

@@ -20,8 +20,8 @@
 pub mod cache_policy;
 pub mod cnum;
 pub mod compress;
-pub mod cors;
 pub mod conditional;
+pub mod cors;
 pub mod disposition;
 pub mod flv;
 pub mod multipart;

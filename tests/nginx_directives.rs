@@ -5,6 +5,8 @@
 //! limit_rate on the sendfile path; gzip; a per-group override.
 //! (A real cache in front: tests/varnish.rs.)
 
+#[path = "support/fake_fdfs.rs"]
+mod fake_fdfs;
 mod support;
 
 use std::io::Read;
@@ -229,6 +231,54 @@ anti_steal_bypass_header_name = X-Internal\nanti_steal_bypass_header_value = yes
         r.header("cache-control").as_deref(),
         Some("private, max-age=1")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caching_headers_on_a_storage_fetch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a_root = store(tmp.path(), "a");
+    let peer = Ipv4Addr::new(127, 0, 17, 15);
+    let body = text(3000);
+    // Written elsewhere, then moved away: only the fake peer storage has it.
+    let elsewhere = store(tmp.path(), "elsewhere");
+    let url = put(
+        &elsewhere,
+        "group1",
+        peer,
+        BuildKind::Normal,
+        "bin",
+        &body,
+        7,
+    );
+    let remote = url.trim_start_matches("/group1/").to_owned();
+    let created = support::now() - 60;
+    let spec = fake_fdfs::StorageSpec {
+        files: [(remote, body.clone())].into_iter().collect(),
+        source_ip: peer.to_string(),
+        create_timestamp: created,
+        ..Default::default()
+    };
+    let st = fake_fdfs::start_storage_on(peer.into(), spec).await;
+    let extra = format!(
+        "response_mode = proxy\nproxy_via = storage\nstorage_server_port = {}\npeer_ip_addrs = {peer}\n\
+cache_control = public, max-age=600\nexpires = 10m",
+        st.addr.port()
+    );
+    let a = support::Server::start(
+        &conf(&a_root, "127.0.17.14", &extra),
+        tmp.path(),
+        "127.0.17.14",
+    )
+    .await;
+    let r = support::get(a.addr, &url).await;
+    assert_eq!(r.status, 200, "{:?}", r.headers);
+    assert_eq!(r.body, body);
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("public, max-age=600")
+    );
+    assert!(r.header("expires").is_some());
+    assert!(st.request_count() > 0, "fetched over the storage protocol");
 }
 
 /// curl's view of an answer: status line and headers, lowercased names.

@@ -1,7 +1,10 @@
 //! The request path, top to bottom, in the module's order
 //! (docs/module-behaviour.md §1–§8): method, limits, Range syntax, URL → file ID,
 //! anti-steal token, store index, early 304, local lookup, then the
-//! not-local rules.
+//! not-local rules; the nginx.conf directives around the module
+//! ([`crate::directives`]: CORS preflight, `valid_referers` before the token)
+//! and, once, on whatever answer came out (docs/operations.md "Directives
+//! around the module").
 
 use std::sync::Arc;
 
@@ -230,7 +233,9 @@ fn route<'r, B>(
         }
     };
     facts.kind = Some(*id.kind());
-    facts.content_type = Some(cfg.content_type(id.extension()));
+    if cfg.directives_for(hosted).gzip.is_some() {
+        facts.content_type = Some(cfg.content_type(id.extension()));
+    }
     let store_path = match hosted {
         Some(g) => match g.store_paths.get(usize::from(id.store_index())) {
             Some(p) => Some(p),

@@ -12,7 +12,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, RANGE, REFERER, VARY,
+    HeaderValue, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, RANGE, REFERER,
 };
 use http::{HeaderMap, Request, Response, StatusCode};
 
@@ -20,7 +20,7 @@ use crate::body::{self, Body, FileBody, Segment};
 use crate::clock::unix_now;
 use crate::config::Directives;
 use crate::fileid::FileKind;
-use crate::http::cache_policy::Answered;
+use crate::http::cache_policy::{add_vary, Answered};
 use crate::http::compress;
 use crate::http::cors;
 use crate::outcome::Outcome;
@@ -39,8 +39,9 @@ pub struct Facts<'s> {
 const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 307, 308];
 
 /// The answer to an `OPTIONS` request when CORS is configured: 204 to a
-/// valid preflight, 403 with a log line to a refused one; `None` when the
-/// request is not a preflight (the caller answers 405).
+/// valid preflight (with the `add_header` headers, as nginx adds them to a
+/// 204), 403 with a log line to a refused one; `None` when the request is
+/// not a preflight (the caller answers 405).
 pub fn preflight<B>(d: &Directives, req: &Request<B>) -> Option<Response<Body>> {
     let c = d.cors.as_ref()?;
     if !cors::is_preflight(req.headers()) {
@@ -49,7 +50,7 @@ pub fn preflight<B>(d: &Directives, req: &Request<B>) -> Option<Response<Body>> 
     Some(match c.preflight(req.headers()) {
         Ok(headers) => {
             let mut r = response::empty(StatusCode::NO_CONTENT);
-            for (k, v) in headers {
+            for (k, v) in headers.into_iter().chain(d.add_headers.iter().cloned()) {
                 r.headers_mut().insert(k, v);
             }
             r
@@ -107,8 +108,7 @@ pub async fn finish(
     if let Some(g) = &d.gzip {
         let compressible = file_answer && facts.content_type.is_some_and(|t| g.compressible(t));
         if compressible {
-            r.headers_mut()
-                .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+            add_vary(r.headers_mut(), "Accept-Encoding");
             if status == StatusCode::OK
                 && !head
                 && !req.contains_key(RANGE)

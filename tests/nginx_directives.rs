@@ -350,6 +350,7 @@ cors_allow_origin = https://app.example.com\ncors_expose_headers = Content-Range
     assert_eq!(hdr(&h, "access-control-allow-methods"), Some("GET, HEAD"));
     assert_eq!(hdr(&h, "access-control-allow-headers"), Some("range"));
     assert_eq!(hdr(&h, "access-control-max-age"), Some("3600"));
+    assert_eq!(hdr(&h, "x-frame-options"), Some("DENY"));
 
     // A disallowed origin, or a method other than GET/HEAD: 403.
     let b = base.clone();

@@ -12,7 +12,7 @@
 //! nginx's directive: `Expires` = now + the time, and, unless
 //! `cache_control` says otherwise, `Cache-Control: max-age=<seconds>`.
 
-use http::header::{HeaderValue, CACHE_CONTROL, EXPIRES};
+use http::header::{HeaderValue, CACHE_CONTROL, EXPIRES, VARY};
 use http::{HeaderMap, StatusCode};
 
 /// nginx's `expires max`: 10 years in `max-age`, the 2037 date in `Expires`.
@@ -123,6 +123,20 @@ impl CachePolicy {
 
     fn immutable_set(&self) -> bool {
         self.file.is_some() || self.expires.is_some()
+    }
+}
+
+/// Adds `token` to `Vary` (RFC 9110 §12.5.5) unless a `Vary` value lists
+/// it already (a relayed answer of a peer with the same settings).
+pub fn add_vary(h: &mut HeaderMap, token: &'static str) {
+    let listed = h.get_all(VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token) || t.trim() == "*")
+        })
+    });
+    if !listed {
+        h.append(VARY, HeaderValue::from_static(token));
     }
 }
 
@@ -239,6 +253,20 @@ mod tests {
             applied(&epoch, Answered::Immutable),
             (Some("no-cache".into()), Some(EXPIRES_EPOCH.into()))
         );
+    }
+
+    #[test]
+    fn vary_tokens_are_added_once() {
+        let mut h = HeaderMap::new();
+        add_vary(&mut h, "Origin");
+        add_vary(&mut h, "Accept-Encoding");
+        add_vary(&mut h, "origin");
+        let all: Vec<_> = h.get_all(VARY).iter().collect();
+        assert_eq!(all, ["Origin", "Accept-Encoding"]);
+        let mut relayed = HeaderMap::new();
+        relayed.insert(VARY, hv("Accept-Encoding, Origin"));
+        add_vary(&mut relayed, "Origin");
+        assert_eq!(relayed.get_all(VARY).iter().count(), 1);
     }
 
     #[test]

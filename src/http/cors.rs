@@ -102,7 +102,7 @@ impl Cors {
     /// Adds the CORS headers of an answer to GET/HEAD.
     pub fn apply(&self, req: &HeaderMap, h: &mut HeaderMap) {
         if let Origins::List(_) = self.origins {
-            h.append(VARY, HeaderValue::from_static("Origin"));
+            super::cache_policy::add_vary(h, "Origin");
         }
         if !req.contains_key(ORIGIN) {
             return;

@@ -603,6 +603,28 @@ async fn limit_rate_holds_a_4mib_download_to_1mib_per_second() {
         took >= Duration::from_millis(600) && took < Duration::from_millis(2900),
         "{took:?}"
     );
+
+    // read_strategy = threads: reads on the blocking pool, paced the same.
+    let tmp3 = tempfile::tempdir().unwrap();
+    let s3 = support::Server::start(
+        &conf(
+            &root,
+            "127.0.17.7",
+            "limit_rate = 2M\nread_strategy = threads",
+        ),
+        tmp3.path(),
+        "127.0.17.7",
+    )
+    .await;
+    let t0 = Instant::now();
+    let r = support::get(s3.addr, &url).await;
+    let took = t0.elapsed();
+    eprintln!("4 MiB at limit_rate = 2M, read_strategy = threads: {took:?}");
+    assert!(r.complete && r.body == big);
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
 }
 
 fn gunzip(b: &[u8]) -> Vec<u8> {

@@ -85,7 +85,9 @@ pub async fn response(
     let out = &mut bufs.out;
     let sent = match (framing, body, pace) {
         (Framing::Empty, _, _) | (_, Body::Empty, _) => 0,
-        (_, body, Some(spec)) => super::throttle::body(tcp, out, body, framing, spec).await?,
+        (_, body, Some(spec)) => {
+            super::throttle::body(tcp, out, body, framing, reads, spec).await?
+        }
         (_, Body::Full(b), None) => {
             gather(tcp, out, &b).await?;
             b.len() as u64
@@ -254,7 +256,7 @@ pub(super) async fn sendfile(
 
 /// Reads a file range on the blocking pool in [`crate::body::CHUNK`]
 /// pieces and sends them (`read_strategy = threads`).
-async fn read_on_threads(
+pub(super) async fn read_on_threads(
     tcp: &TcpStream,
     file: &File,
     offset: u64,

@@ -1,6 +1,7 @@
 //! A response body sent at a download rate (`limit_rate`;
 //! docs/operations.md "Download rate") on a plain socket: file ranges still
-//! go out with `sendfile`, in parts the pacer ([`crate::pace`]) allows,
+//! go out with `sendfile` (or reads on the blocking pool with
+//! `read_strategy = threads`), in parts the pacer ([`crate::pace`]) allows,
 //! with a timer sleep between them (no busy loop); fixed and streamed bytes
 //! likewise.
 
@@ -12,8 +13,9 @@ use std::time::Instant;
 use http_body::Body as _;
 use tokio::net::TcpStream;
 
-use super::send::{flush, sendfile, SendError};
+use super::send::{flush, read_on_threads, sendfile, SendError};
 use crate::body::{Body, Segment};
+use crate::config::ReadStrategy;
 use crate::pace::{Pacer, RateSpec, Step};
 use crate::wire::io::send_all;
 use crate::wire::Framing;
@@ -25,6 +27,7 @@ pub(super) async fn body(
     out: &mut Vec<u8>,
     body: Body,
     framing: Framing,
+    reads: ReadStrategy,
     spec: RateSpec,
 ) -> Result<u64, SendError> {
     flush(tcp, out, false).await?;
@@ -41,7 +44,7 @@ pub(super) async fn body(
                 match *seg {
                     Segment::Bytes(ref b) => bytes(tcp, &mut p, b).await?,
                     Segment::File { offset, len } => {
-                        file(tcp, &mut p, f.file(), offset, len).await?
+                        file(tcp, &mut p, f.file(), offset, len, reads).await?
                     }
                 }
                 sent += seg.len();
@@ -114,11 +117,15 @@ async fn file(
     f: &File,
     mut offset: u64,
     len: u64,
+    reads: ReadStrategy,
 ) -> Result<(), SendError> {
     let end = offset + len;
     while offset < end {
         let n = allowed(p, end - offset).await;
-        sendfile(tcp, f, offset, n).await?;
+        match reads {
+            ReadStrategy::Inline => sendfile(tcp, f, offset, n).await?,
+            ReadStrategy::Threads => read_on_threads(tcp, f, offset, n).await?,
+        }
         p.sent(n);
         offset += n;
     }

@@ -150,6 +150,7 @@ async fn gzip(g: &compress::Gzip, req: &HeaderMap, r: Response<Body>) -> Respons
             h.remove(CONTENT_LENGTH);
             h.remove(http::header::CONTENT_TYPE);
             h.remove(http::header::CONTENT_DISPOSITION);
+            h.remove(ACCEPT_RANGES);
             h.insert(ETAG, t.clone());
             return nm;
         }

@@ -124,7 +124,14 @@ pub async fn answer<B>(
             if logging {
                 entry.served = o.label();
             }
-            (o.kind(), response::error(http::StatusCode::FORBIDDEN))
+            let mut r = response::error(http::StatusCode::FORBIDDEN);
+            let failed = crate::http::cache_policy::Answered::Failed;
+            state
+                .config
+                .directives
+                .cache
+                .apply(failed, unix_now(), r.headers_mut());
+            (o.kind(), r)
         }
         (None, None) => {
             let (o, r) =

@@ -426,13 +426,14 @@ async fn allow_deny_first_match_wins_behind_trusted_proxies() {
         b"x",
         1,
     );
-    let extra = "deny = 127.0.17.9\nallow = 127.0.17.0/24, 127.17.5.0/24\ndeny = all\ntrusted_proxies = 127.0.17.5";
+    let extra = "deny = 127.0.17.9\nallow = 127.0.17.0/24, 127.17.5.0/24\ndeny = all\ntrusted_proxies = 127.0.17.5\ncache_control_error = no-store";
     let s =
         support::Server::start(&conf(&root, "127.0.17.4", extra), tmp.path(), "127.0.17.4").await;
     assert_eq!(get_from("127.0.17.8", s.addr, &url, &[]).await.status, 200);
     let r = get_from("127.0.17.9", s.addr, &url, &[]).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body, b"403 Forbidden\n");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     assert_eq!(
         get_from("127.17.0.1", s.addr, &url, &[]).await.status,
         403,

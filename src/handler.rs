@@ -1,7 +1,10 @@
 //! The request path, top to bottom, in the module's order
 //! (docs/module-behaviour.md §1–§8): method, limits, Range syntax, URL → file ID,
 //! anti-steal token, store index, early 304, local lookup, then the
-//! not-local rules.
+//! not-local rules; the nginx.conf directives around the module
+//! ([`crate::directives`]: CORS preflight, `valid_referers` before the token)
+//! and, once, on whatever answer came out (docs/operations.md "Directives
+//! around the module").
 
 use std::sync::Arc;
 
@@ -14,8 +17,9 @@ use crate::antisteal::token::{check_token, TokenFailure, TokenPolicy};
 use crate::body::{self, Body, FileBody, Segment};
 use crate::clock::{micros_now, unix_now};
 use crate::config::{AntiSteal, Config, GroupConfig};
+use crate::directives;
 use crate::fileid::url::{is_conventional_group, normalize_path, split_target};
-use crate::fileid::FileId;
+use crate::fileid::{FileId, FileKind};
 use crate::http::conditional;
 use crate::http::plan;
 use crate::http::query::Query;
@@ -56,20 +60,58 @@ pub async fn handle_in<B: Sync>(
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,
+        Method::OPTIONS if state.config.has_directives() => {
+            let d = state
+                .config
+                .directives_for(group_of(&state.config, req.uri().path()));
+            if let Some(r) = directives::preflight(d, req) {
+                return (Outcome::Preflight, r);
+            }
+            tracing::warn!("{} {}: method not allowed", req.method(), req.uri());
+            return (Outcome::Refused, response::method_not_allowed());
+        }
         _ => {
             tracing::warn!("{} {}: method not allowed", req.method(), req.uri());
             return (Outcome::Refused, response::method_not_allowed());
         }
     };
-    // The not-local step is boxed (and peer fetches inside it again): held
-    // inline, its values would make every local request's future larger,
-    // and that future is copied at each `.await`.
-    let not_local = match route(app, &state, req, head) {
-        Routed::Answered(o, r) => return (o, response::strip_body_for_head(head, r)),
-        Routed::NotLocal(nl) => Box::pin(not_local(app, &state, local_port, nl, req, head)),
+    let mut facts = RouteFacts::default();
+    let routed = route(app, &state, req, head, &mut facts);
+    let (outcome, r) = match routed {
+        Routed::Answered(o, r) => (o, r),
+        // The not-local step is boxed (and peer fetches inside it again):
+        // held inline, its values would make every local request's future
+        // larger, and that future is copied at each `.await`.
+        Routed::NotLocal(nl) => Box::pin(not_local(app, &state, local_port, nl, req, head)).await,
     };
-    let (outcome, r) = not_local.await;
+    let d = state.config.directives_for(facts.group);
+    if d.is_empty() {
+        return (outcome, response::strip_body_for_head(head, r));
+    }
+    let f = directives::Facts {
+        kind: facts.kind,
+        content_type: facts.content_type,
+    };
+    let r = Box::pin(directives::finish(d, req.headers(), head, f, &outcome, r)).await;
     (outcome, response::strip_body_for_head(head, r))
+}
+
+/// What the route learnt on the way, for the directives applied to the answer.
+#[derive(Default)]
+struct RouteFacts<'r> {
+    group: Option<&'r GroupConfig>,
+    kind: Option<FileKind>,
+    content_type: Option<&'r str>,
+}
+
+/// The hosted group a path names, if any (for an `OPTIONS` request's directives).
+fn group_of<'c>(cfg: &'c Config, raw_path: &str) -> Option<&'c GroupConfig> {
+    let path = normalize_path(raw_path).ok()?;
+    let (url_group, _) = split_target(&path, cfg.url_have_group_name).ok()?;
+    match url_group {
+        Some(g) => cfg.group(g),
+        None => cfg.groups.first(),
+    }
 }
 
 /// Where §1–§7 left a request.
@@ -92,7 +134,13 @@ struct NotLocalAsk<'r> {
 
 /// §1–§7, with no I/O but the local lookup: everything except the
 /// not-local rules, which may wait on peers.
-fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) -> Routed<'r> {
+fn route<'r, B>(
+    app: &App,
+    state: &'r State,
+    req: &'r Request<B>,
+    head: bool,
+    facts: &mut RouteFacts<'r>,
+) -> Routed<'r> {
     let cfg = &state.config;
     let uri = req.uri();
     let raw_path = uri.path();
@@ -154,6 +202,13 @@ fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) ->
         );
     }
     let query = Query::parse(raw_query.unwrap_or(""));
+    facts.group = hosted;
+
+    // `valid_referers` before the token (nginx's rewrite phase runs before
+    // the module's content handler).
+    if let Some(r) = directives::referer_refused(cfg.directives_for(hosted), req.headers(), uri) {
+        return Routed::Answered(Outcome::Denied, r);
+    }
 
     // §4: anti-steal token, before the ID is parsed (module order).
     if let Some(policy) = hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref()) {
@@ -177,6 +232,10 @@ fn route<'r, B>(app: &App, state: &'r State, req: &'r Request<B>, head: bool) ->
             );
         }
     };
+    facts.kind = Some(*id.kind());
+    if cfg.directives_for(hosted).gzip.is_some() {
+        facts.content_type = Some(cfg.content_type(id.extension()));
+    }
     let store_path = match hosted {
         Some(g) => match g.store_paths.get(usize::from(id.store_index())) {
             Some(p) => Some(p),

@@ -9,9 +9,12 @@
 //! - [`transport`]: bind, accept, drain, the hand-off to hyper; [`h1`]: plain
 //!   HTTP/1.1 connections served without hyper (`sendfile`, `writev`);
 //!   [`admin`]: the admin listener.
-//! - [`service`]: around every request: client address, rate limit, the
-//!   access-log line and metrics.
-//! - [`handler`]: the request path, top to bottom, in the module's order.
+//! - [`service`]: around every request: client address, rate limit,
+//!   `allow`/`deny`, the access-log line and metrics; [`paced`]: bodies
+//!   held to `limit_rate` on hyper connections.
+//! - [`handler`]: the request path, top to bottom, in the module's order;
+//!   [`directives`]: the nginx.conf directives around the module applied
+//!   to a request and its answer.
 //! - [`resolve`]: what to do when a file is not local (404, redirect,
 //!   proxy), given a [`resolve::Context`]; [`client`]: the plain-HTTP peer
 //!   client (pool, exchange, relayed body).
@@ -32,11 +35,14 @@
 //!   (the FastDFS tracker/storage wire protocol), [`config`] (the module's
 //!   own files read with libfastcommon's INI rules), [`outcome`] (how a
 //!   request was answered), [`clock`], [`validators`] (what a file ID says
-//!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`).
+//!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`),
+//!   [`pace`] (the download-rate pacer), [`access_rules`] (first-match
+//!   `allow`/`deny`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod access_log;
+pub mod access_rules;
 pub mod admin;
 pub mod antisteal;
 pub mod body;
@@ -45,6 +51,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod directives;
 pub mod fileid;
 pub mod h1;
 pub mod handler;
@@ -54,6 +61,8 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod outcome;
+pub mod pace;
+pub mod paced;
 pub mod process;
 pub mod proto;
 pub mod resolve;

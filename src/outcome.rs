@@ -22,6 +22,10 @@ pub enum Outcome {
     Refused,
     /// Local I/O error.
     Error,
+    /// A CORS preflight answered (204, or 403 when refused).
+    Preflight,
+    /// Refused by `valid_referers` or `allow`/`deny` (403).
+    Denied,
 }
 
 impl Outcome {
@@ -36,6 +40,8 @@ impl Outcome {
             Outcome::TokenFail => "token_fail",
             Outcome::Refused => "refused",
             Outcome::Error => "error",
+            Outcome::Preflight => "preflight",
+            Outcome::Denied => "denied",
         }
     }
 
@@ -50,6 +56,8 @@ impl Outcome {
             Outcome::TokenFail => "token_fail".into(),
             Outcome::Refused => "refused".into(),
             Outcome::Error => "error".into(),
+            Outcome::Preflight => "preflight".into(),
+            Outcome::Denied => "denied".into(),
         }
     }
 }

@@ -15,10 +15,13 @@ use http::{Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::access_log::{protocol, Entry};
+use crate::access_rules;
 use crate::body::{Body, BodyError};
 use crate::clock::unix_now;
 use crate::handler;
 use crate::limits::{self, Activity, InFlight};
+use crate::outcome::Outcome;
+use crate::response;
 use crate::state::App;
 
 /// Addresses of the connection a request arrived on.
@@ -47,6 +50,10 @@ pub async fn serve<B>(
 ) -> Response<Body> {
     let (resp, finish) = answer(app, conn, req, Some(activity)).await;
     let (parts, body) = resp.into_parts();
+    let body = match parts.extensions.get::<crate::pace::RateSpec>() {
+        Some(spec) => crate::paced::paced(body, *spec),
+        None => body,
+    };
     let observed = Observed {
         inner: body,
         done: Some(finish),
@@ -101,15 +108,32 @@ pub async fn answer<B>(
         served: String::new(),
     };
     let limited = state.limiter.as_ref().and_then(|l| l.check(client).err());
-    let (kind, resp) = match limited {
-        Some(wait) => {
+    // nginx's allow/deny (access phase, after the rate limit).
+    let denied = access_rules::deciding(&state.config.access_rules, client).filter(|r| !r.allow);
+    let (kind, resp) = match (limited, denied) {
+        (Some(wait), _) => {
             tracing::warn!("{client}: rate limited");
             if logging {
                 entry.served = "rate_limited".to_owned();
             }
             ("rate_limited", limits::too_many_requests(wait))
         }
-        None => {
+        (None, Some(rule)) => {
+            tracing::warn!("{client}: access forbidden by rule \"{rule}\" -> 403");
+            let o = Outcome::Denied;
+            if logging {
+                entry.served = o.label();
+            }
+            let mut r = response::error(http::StatusCode::FORBIDDEN);
+            let failed = crate::http::cache_policy::Answered::Failed;
+            state
+                .config
+                .directives
+                .cache
+                .apply(failed, unix_now(), r.headers_mut());
+            (o.kind(), r)
+        }
+        (None, None) => {
             let (o, r) =
                 handler::handle_in(&app, state, conn.local.port(), &without_body(req)).await;
             if logging {

@@ -233,6 +233,8 @@ impl Builder<'_> {
         };
 
         let ops = self.operations(g);
+        let directives = Arc::new(self.directives(&[g]));
+        let access_rules = self.access_rules(g);
 
         Config {
             files: std::mem::take(&mut self.files),
@@ -281,6 +283,8 @@ impl Builder<'_> {
             shutdown_grace: ops.shutdown_grace,
             read_strategy: ops.read_strategy,
             worker_threads: ops.worker_threads,
+            directives,
+            access_rules,
         }
     }
 }

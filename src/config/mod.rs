@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod build;
+mod directives;
 mod fs;
 mod ini;
 mod keys;
@@ -28,10 +29,10 @@ mod values;
 
 pub use mime::MimeTable;
 pub use model::{
-    AccessLog, AccessLogFormat, AntiSteal, Config, FailFile, GroupConfig, LogLevel, ProxyVia,
-    RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr, DEFAULT_CONTENT_TYPE,
-    DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_HEADER_SIZE, MAX_STORE_PATHS, MAX_TRACKERS,
-    MIN_HEADER_SIZE,
+    AccessLog, AccessLogFormat, AccessRule, AntiSteal, Config, Directives, FailFile, GroupConfig,
+    LogLevel, ProxyVia, RateLimit, ReadStrategy, ResponseMode, Scheme, TlsListen, TrackerAddr,
+    DEFAULT_CONTENT_TYPE, DEFAULT_LISTEN, DEFAULT_TRACKER_PORT, MAX_HEADER_SIZE, MAX_STORE_PATHS,
+    MAX_TRACKERS, MIN_HEADER_SIZE,
 };
 pub use storage_ids::{
     RwMode, StorageIdEntry, StorageIds, DEFAULT_STORAGE_PORT, MAX_GROUP_NAME_LEN, MAX_STORAGE_ID,

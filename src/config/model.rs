@@ -183,6 +183,59 @@ pub struct GroupConfig {
     /// section's `http.anti_steal.*` keys over the global ones. Equals
     /// [`Config::anti_steal`] when the section has none; `None` = no check.
     pub anti_steal: Option<AntiSteal>,
+    /// The section's own directives (its keys over the global ones);
+    /// `None` = the global [`Config::directives`].
+    pub directives: Option<Arc<Directives>>,
+}
+
+/// The nginx.conf directives operators put around the module
+/// (docs/operations.md "Directives around the module"), global or a
+/// `[groupN]` section's keys over the global ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directives {
+    /// `cache_control`, `expires`, `cache_control_appender`, `cache_control_error`.
+    pub cache: crate::http::cache_policy::CachePolicy,
+    /// `add_header`: set on successful answers.
+    pub add_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// `cors_*`; `Some` iff `cors_allow_origin` is set.
+    pub cors: Option<crate::http::cors::Cors>,
+    /// `valid_referers`.
+    pub valid_referers: Option<crate::http::referer::ValidReferers>,
+    /// `limit_rate`, `limit_rate_after`; `None` = unlimited.
+    pub limit_rate: Option<crate::pace::RateSpec>,
+    /// `gzip`, `gzip_types`, `gzip_min_length`, `gzip_comp_level`; `Some` iff `gzip`.
+    pub gzip: Option<crate::http::compress::Gzip>,
+}
+
+impl Directives {
+    /// Whether no directive is set (answers are left as they are).
+    pub fn is_empty(&self) -> bool {
+        !self.cache.is_set()
+            && self.add_headers.is_empty()
+            && self.cors.is_none()
+            && self.valid_referers.is_none()
+            && self.limit_rate.is_none()
+            && self.gzip.is_none()
+    }
+}
+
+/// One `allow` or `deny` rule (docs/operations.md "Address rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessRule {
+    /// `allow` (true) or `deny`.
+    pub allow: bool,
+    /// The range; `None` = `all`.
+    pub range: Option<Cidr>,
+}
+
+impl fmt::Display for AccessRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.allow { "allow" } else { "deny" };
+        match self.range {
+            Some(c) => write!(f, "{verb} {}/{}", c.addr(), c.prefix_len()),
+            None => write!(f, "{verb} all"),
+        }
+    }
 }
 
 /// URL scheme used to reach peers.
@@ -366,6 +419,10 @@ pub struct Config {
     pub read_strategy: ReadStrategy,
     /// Runtime worker threads; `None` = number of CPUs.
     pub worker_threads: Option<usize>,
+    /// The directives around the module (global keys).
+    pub directives: Arc<Directives>,
+    /// `allow`/`deny` rules in file order; empty = everyone.
+    pub access_rules: Vec<AccessRule>,
 }
 
 impl Config {
@@ -382,6 +439,18 @@ impl Config {
     /// Burst above the rate; `None` without a rate or without a burst.
     pub fn rate_limit_burst(&self) -> Option<u32> {
         self.rate_limit.and_then(|r| r.burst)
+    }
+
+    /// Whether any directive is set, globally or for a group.
+    pub fn has_directives(&self) -> bool {
+        !self.directives.is_empty() || self.groups.iter().any(|g| g.directives.is_some())
+    }
+
+    /// The directives for a group (its section's, else the global ones).
+    pub fn directives_for<'a>(&'a self, group: Option<&'a GroupConfig>) -> &'a Arc<Directives> {
+        group
+            .and_then(|g| g.directives.as_ref())
+            .unwrap_or(&self.directives)
     }
 
     /// The hosted group with that name.

@@ -418,11 +418,21 @@ impl Builder<'_> {
             }
             _ => global_as.cloned(),
         };
+        let directives = match section {
+            Some(_) if Self::has_directives(k) => {
+                let doc = self.doc;
+                Some(std::sync::Arc::new(
+                    self.directives(&[Keys(&doc.global), k]),
+                ))
+            }
+            _ => None,
+        };
         GroupConfig {
             name,
             storage_server_port,
             store_paths,
             anti_steal,
+            directives,
         }
     }
 }

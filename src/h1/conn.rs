@@ -149,8 +149,9 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
         let (mut parts, body) = resp.into_parts();
         let len = http_body::Body::size_hint(&body).exact();
         let (framing, close) = response::encode(&mut bufs.out, &mut parts, len, x);
+        let pace = parts.extensions.get::<crate::pace::RateSpec>().copied();
         drop(parts);
-        match send::response(&tcp, &mut bufs, body, framing, reads).await {
+        match send::response(&tcp, &mut bufs, body, framing, reads, pace).await {
             Ok(n) => finish.add_bytes(n),
             Err(e) => {
                 match e {

@@ -13,5 +13,6 @@
 
 pub mod conn;
 pub mod send;
+mod throttle;
 
 pub use conn::{serve, Ended, Shutdown};

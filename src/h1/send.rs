@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 
 use crate::body::{Body, FileBody, Segment};
 use crate::config::ReadStrategy;
+use crate::pace::RateSpec;
 pub use crate::wire::io::send_all;
 use crate::wire::Framing;
 
@@ -70,30 +71,35 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Sends `bufs.out` (the head) and `body` framed by `framing`. Returns the
-/// body bytes sent. `bufs.out` is left empty.
+/// Sends `bufs.out` (the head) and `body` framed by `framing`, at `pace`'s
+/// rate if set ([`super::throttle`]). Returns the body bytes sent.
+/// `bufs.out` is left empty.
 pub async fn response(
     tcp: &TcpStream,
     bufs: &mut Buffers,
     body: Body,
     framing: Framing,
     reads: ReadStrategy,
+    pace: Option<RateSpec>,
 ) -> Result<u64, SendError> {
     let out = &mut bufs.out;
-    let sent = match (framing, body) {
-        (Framing::Empty, _) | (_, Body::Empty) => 0,
-        (_, Body::Full(b)) => {
+    let sent = match (framing, body, pace) {
+        (Framing::Empty, _, _) | (_, Body::Empty, _) => 0,
+        (_, body, Some(spec)) => {
+            super::throttle::body(tcp, out, body, framing, reads, spec).await?
+        }
+        (_, Body::Full(b), None) => {
             gather(tcp, out, &b).await?;
             b.len() as u64
         }
-        (_, Body::File(f)) => match one_small_range(&f) {
+        (_, Body::File(f), None) => match one_small_range(&f) {
             Some((offset, len)) => {
                 small_file(tcp, out, f.file(), offset, len).await?;
                 len
             }
             None => file(tcp, out, f, reads).await?,
         },
-        (_, Body::Stream(s)) => stream(tcp, out, s, framing).await?,
+        (_, Body::Stream(s), None) => stream(tcp, out, s, framing).await?,
     };
     if let Framing::Length(n) = framing {
         if n != sent {
@@ -115,7 +121,7 @@ async fn gather(tcp: &TcpStream, out: &mut Vec<u8>, b: &[u8]) -> Result<(), Send
 }
 
 /// Sends `out` (if anything) and clears it; `more` marks `MSG_MORE`.
-async fn flush(tcp: &TcpStream, out: &mut Vec<u8>, more: bool) -> Result<(), SendError> {
+pub(super) async fn flush(tcp: &TcpStream, out: &mut Vec<u8>, more: bool) -> Result<(), SendError> {
     if !out.is_empty() {
         send_all(tcp, out, more).await.map_err(SendError::Socket)?;
         out.clear();
@@ -214,7 +220,7 @@ fn read_into(file: &File, out: &mut Vec<u8>, offset: u64, len: u64) -> Result<()
 }
 
 /// `sendfile` of one file range, waiting for the socket as needed.
-async fn sendfile(
+pub(super) async fn sendfile(
     tcp: &TcpStream,
     file: &File,
     mut offset: u64,
@@ -250,7 +256,7 @@ async fn sendfile(
 
 /// Reads a file range on the blocking pool in [`crate::body::CHUNK`]
 /// pieces and sends them (`read_strategy = threads`).
-async fn read_on_threads(
+pub(super) async fn read_on_threads(
     tcp: &TcpStream,
     file: &File,
     offset: u64,

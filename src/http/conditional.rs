@@ -182,6 +182,13 @@ pub fn evaluate(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> 
     Precondition::Proceed { apply_range }
 }
 
+/// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110
+/// §13.1.2); used for a variant's own tag (the gzip one).
+pub fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = parse_tags(etag.as_bytes()).tags.into_iter().next();
+    tag_list(headers, &IF_NONE_MATCH).is_some_and(|l| l.matches(ours, false))
+}
+
 fn if_range_matches(
     value: &HeaderValue,
     ours: Option<Tag<'_>>,

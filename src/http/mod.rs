@@ -13,12 +13,19 @@
 //! - [`plan`]: how a file is answered, from these pieces (§7, §10–§13):
 //!   status, headers and body pieces, for local and fetched files alike.
 //! - [`cnum`]: C's decimal prefix parsing (`atoi`/`strtoll`).
+//! - [`cache_policy`], [`cors`], [`referer`], [`compress`]: the decisions
+//!   of the nginx.conf directives around the module (caching headers,
+//!   CORS, `valid_referers`, gzip; docs/operations.md).
 
+pub mod cache_policy;
 pub mod cnum;
+pub mod compress;
 pub mod conditional;
+pub mod cors;
 pub mod disposition;
 pub mod flv;
 pub mod multipart;
 pub mod plan;
 pub mod query;
 pub mod range;
+pub mod referer;

@@ -874,3 +874,130 @@ fn every_typed_row_is_read_by_its_parser() {
     }
     assert!(typed >= 35, "{typed}");
 }
+
+#[test]
+fn directives_default_to_none() {
+    let c = ok("");
+    assert!(c.directives.is_empty() && !c.has_directives());
+    assert!(c.access_rules.is_empty());
+    assert!(c.groups[0].directives.is_none());
+}
+
+#[test]
+fn directives_are_typed() {
+    let c = ok("cache_control = public, max-age=60\nexpires = 1d\nadd_header = X-A: 1\nadd_header = X-B: two words\n\
+cors_allow_origin = https://a.example, http://b.example:8080\ncors_max_age = 10m\nvalid_referers = none blocked *.example.com\n\
+limit_rate = 512k\nlimit_rate_after = 1M\ngzip = on\ngzip_types = text/plain, application/json\ngzip_comp_level = 6\n\
+deny = 10.0.0.9\nallow = 10.0.0.0/8, ::1\ndeny = all\n");
+    let d = &c.directives;
+    assert_eq!(d.cache.file.as_ref().unwrap(), "public, max-age=60");
+    assert_eq!(
+        d.cache.expires,
+        Some(crate::http::cache_policy::Expires::After(86_400))
+    );
+    let names: Vec<_> = d
+        .add_headers
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    assert_eq!(names, ["x-a=\"1\"", "x-b=\"two words\""]);
+    let cors = d.cors.as_ref().unwrap();
+    assert_eq!(
+        cors.origins,
+        crate::http::cors::Origins::List(vec![
+            "https://a.example".into(),
+            "http://b.example:8080".into()
+        ])
+    );
+    assert_eq!(cors.max_age, 600);
+    assert!(d.valid_referers.as_ref().unwrap().admits(None));
+    assert_eq!(
+        d.limit_rate,
+        Some(crate::pace::RateSpec {
+            bytes_per_sec: 512 * 1024,
+            after: 1 << 20
+        })
+    );
+    let g = d.gzip.as_ref().unwrap();
+    assert_eq!((g.types.len(), g.level, g.min_length), (2, 6, 20));
+    let rules: Vec<String> = c.access_rules.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        rules,
+        [
+            "deny 10.0.0.9/32",
+            "allow 10.0.0.0/8",
+            "allow ::1/128",
+            "deny all"
+        ]
+    );
+    assert!(ok("limit_rate = 0").directives.limit_rate.is_none());
+    assert!(ok("expires = off").directives.is_empty());
+}
+
+#[test]
+fn bad_directive_values_are_errors_at_their_line() {
+    for (text, want) in [
+        ("expires = soon", "3: expires = soon"),
+        (
+            "add_header = X-A",
+            "3: add_header = X-A: expected \"Name: value\"",
+        ),
+        (
+            "add_header = Content-Length: 1",
+            "3: add_header = Content-Length: 1: content-length is set by the server itself",
+        ),
+        (
+            "cors_allow_origin = example.com",
+            "3: cors_allow_origin = example.com: not * nor an origin",
+        ),
+        ("valid_referers = a.*.com", "3: valid_referers = a.*.com"),
+        (
+            "valid_referers = server_names",
+            "3: valid_referers: server_names is not supported",
+        ),
+        ("deny = nowhere", "3: deny = nowhere"),
+        ("gzip_comp_level = 0", "3: gzip_comp_level = 0"),
+        (
+            "gzip_types = text",
+            "3: gzip_types = text: not a media type",
+        ),
+        (
+            "cache_control = a\u{1}b",
+            "3: cache_control = a\u{1}b: not a valid header value",
+        ),
+    ] {
+        let e = error(text);
+        assert!(e.starts_with(want), "{text}: {e}");
+    }
+}
+
+#[test]
+fn a_group_section_layers_its_directives_over_the_global_ones() {
+    let text = format!(
+        "cache_control = max-age=5\nadd_header = X-G: global\nallow = 10.0.0.0/8\n{MULTI}\
+cors_allow_origin = *\nadd_header = X-G: two\nallow = 1.2.3.4\n"
+    );
+    let (c, d) = run_env(&text, &env());
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.message.contains("\"allow\" is a global key")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(c.groups[0].directives.is_none());
+    let g2 = c.groups[1].directives.as_ref().expect("group2 has its own");
+    assert_eq!(g2.cache.file.as_ref().unwrap(), "max-age=5", "inherited");
+    assert!(g2.cors.is_some());
+    assert_eq!(g2.add_headers.len(), 1);
+    assert_eq!(
+        g2.add_headers[0].1, "two",
+        "the section's list replaces the global one"
+    );
+    assert_eq!(
+        c.directives_for(Some(&c.groups[0])).add_headers[0].1,
+        "global"
+    );
+    assert_eq!(c.access_rules.len(), 1, "allow/deny are global");
+}

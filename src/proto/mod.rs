@@ -22,7 +22,7 @@ pub use client::{Download, StorageClient, TrackerClient};
 pub use frame::{Header, IpWidth};
 pub use storage::{FileInfo, FileInfoFlags};
 pub use tracker::{
-    FetchReply, GroupStat, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
+    FetchReply, GroupStat, StorageCounts, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
 };
 
 use std::sync::Arc;

@@ -32,7 +32,8 @@
 //!   (the FastDFS tracker/storage wire protocol), [`config`] (the module's
 //!   own files read with libfastcommon's INI rules), [`outcome`] (how a
 //!   request was answered), [`clock`], [`validators`] (what a file ID says
-//!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`).
+//!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`),
+//!   [`status`] (the status page's data, problem rules and HTML).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -61,6 +62,7 @@ pub mod response;
 pub mod serve;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod tls;
 pub mod transport;

@@ -1,7 +1,7 @@
 //! The last few not-local requests that went to a peer (docs/operations.md
 //! "Status page"): file ID, outcome, peer; a bounded ring, newest first.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -23,20 +23,47 @@ pub struct LagEvent {
     pub status: u16,
 }
 
-/// The ring of the last [`CAPACITY`] events.
+/// How often one peer was redirected to, proxied from, or failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCounts {
+    /// 302s naming it.
+    pub redirected: u64,
+    /// Answers relayed from it.
+    pub proxied: u64,
+    /// Requests that failed at it (not found or error).
+    pub failed: u64,
+}
+
+/// The ring of the last [`CAPACITY`] events, and counts per peer.
 #[derive(Debug, Default)]
 pub struct LagEvents {
     ring: Mutex<VecDeque<LagEvent>>,
+    counts: Mutex<HashMap<IpAddr, PeerCounts>>,
 }
 
 impl LagEvents {
     /// Adds `e`, dropping the oldest when full.
     pub fn push(&self, e: LagEvent) {
+        if let Some(ip) = e.peer {
+            let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            let c = c.entry(ip).or_default();
+            match e.outcome {
+                "redirect" => c.redirected += 1,
+                "proxy" => c.proxied += 1,
+                _ => c.failed += 1,
+            }
+        }
         let mut r = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         if r.len() == CAPACITY {
             r.pop_back();
         }
         r.push_front(e);
+    }
+
+    /// The counts of `ip`.
+    pub fn counts(&self, ip: IpAddr) -> PeerCounts {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.get(&ip).copied().unwrap_or_default()
     }
 
     /// The events, newest first.
@@ -58,7 +85,7 @@ mod tests {
                 at: i,
                 file_id: format!("group1/M00/00/00/{i}"),
                 outcome: "proxy",
-                peer: None,
+                peer: Some("10.0.0.2".parse().unwrap()),
                 status: 200,
             });
         }
@@ -66,5 +93,7 @@ mod tests {
         assert_eq!(r.len(), CAPACITY);
         assert_eq!(r[0].at, CAPACITY as i64 + 4);
         assert_eq!(r[CAPACITY - 1].at, 5);
+        let c = ev.counts("10.0.0.2".parse().unwrap());
+        assert_eq!((c.proxied, c.redirected, c.failed), (CAPACITY as u64 + 5, 0, 0));
     }
 }

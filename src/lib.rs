@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! From the top down; each layer imports only from the layers below.
-//! - [`cli`], [`demo`]: the command line and the `--demo` store.
+//! - [`cli`], [`demo`], [`doctor`]: the command line, the `--demo` store
+//!   and `fdfs-httpd doctor`.
 //! - [`process`]: the runtime, signals, systemd notification, reloads and
 //!   the config watcher.
 //! - [`transport`]: bind, accept, drain, the hand-off to hyper; [`h1`]: plain
@@ -46,6 +47,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod fileid;
 pub mod h1;
 pub mod handler;

@@ -63,6 +63,11 @@ impl IoError {
     pub fn kind(&self) -> std::io::ErrorKind {
         self.0.kind()
     }
+
+    /// The OS error number, when the OS gave one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.0.raw_os_error()
+    }
 }
 
 impl PartialEq for IoError {

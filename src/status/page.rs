@@ -45,7 +45,7 @@ function render(j){var c=j.cluster,now=c.now,h='';
  document.querySelector('#events tbody').innerHTML=v;
  var s=document.getElementById('summary');s.className=c.problems?'bad':'ok';
  s.textContent=(c.problems?c.problems+' problem(s)':'no problem')+' · tracker '+(c.tracker.last_error?'error: '+c.tracker.last_error:c.tracker.refreshed_at?'answered '+secs(Math.max(0,now-c.tracker.refreshed_at))+' ago':'not asked');
- document.getElementById('updated').textContent=date(now);}
+ document.getElementById('updated').textContent=date(now);document.body.setAttribute('data-refreshed',now);}
 function groupHead(g){return '<h2>'+e(g.name)+' <small>'+g.storages.length+' storage(s) · usable free '+mb(g.usable_free_mb)+
  ' · max sync delay '+secs(window.maxDelay)+'</small></h2><div class="scroll"><table class="storages">'+document.getElementById('storage-head').innerHTML;}
 window.maxDelay=+document.body.getAttribute('data-max-delay');

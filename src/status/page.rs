@@ -18,7 +18,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:18px 0 6px}small{color
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;white-space:nowrap;vertical-align:top}\
 th{background:#eee}tr.problem td{background:#fde8e8}td.bad{color:#b00;font-weight:600}td.good{color:#070}\
 td.why{white-space:normal;min-width:16em;color:#b00}.me{font-size:11px;background:#def;padding:0 4px;border-radius:3px}\
-#summary.ok{color:#070}#summary.bad{color:#b00;font-weight:600}footer{margin-top:14px;color:#666;font-size:12px}\
+#summary.ok{color:#070}#problems{margin:4px 0;padding-left:20px;color:#b00}#summary.bad{color:#b00;font-weight:600}footer{margin-top:14px;color:#666;font-size:12px}\
 @media(max-width:600px){body{padding:6px;font-size:13px}th,td{padding:3px 4px}}";
 
 const SCRIPT: &str = r#"(function(){
@@ -43,11 +43,14 @@ function render(j){var c=j.cluster,now=c.now,h='';
  var r='';j.reach.forEach(function(p){r+=peer(p,now);});document.querySelector('#reach tbody').innerHTML=r;
  var v='';j.lag_events.forEach(function(x){v+='<tr><td>'+date(x.at)+'</td><td>'+e(x.file_id)+'</td><td>'+e(x.outcome)+'</td><td>'+e(x.peer||'-')+'</td><td>'+x.status+'</td></tr>';});
  document.querySelector('#events tbody').innerHTML=v;
+ var pl='';c.groups.forEach(function(g){g.storages.forEach(function(s){s.problems.forEach(function(p){pl+='<li><b>'+e(s.ip)+'</b>: '+e(p)+'</li>';});});});
+ j.reach.forEach(function(p){p.problems.forEach(function(x){pl+='<li><b>'+e(p.ip)+'</b>: '+e(x)+'</li>';});});
+ document.getElementById('problems').innerHTML=pl;
  var s=document.getElementById('summary');s.className=c.problems?'bad':'ok';
  s.textContent=(c.problems?c.problems+' problem(s)':'no problem')+' · tracker '+(c.tracker.last_error?'error: '+c.tracker.last_error:c.tracker.refreshed_at?'answered '+secs(Math.max(0,now-c.tracker.refreshed_at))+' ago':'not asked');
  document.getElementById('updated').textContent=date(now);document.body.setAttribute('data-refreshed',now);}
 function groupHead(g){return '<h2>'+e(g.name)+' <small>'+g.storages.length+' storage(s) · usable free '+mb(g.usable_free_mb)+
- ' · max sync delay '+secs(window.maxDelay)+'</small></h2><div class="scroll"><table class="storages">'+document.getElementById('storage-head').innerHTML;}
+ ' · storage_sync_file_max_delay '+secs(window.maxDelay)+'</small></h2><div class="scroll"><table class="storages">'+document.getElementById('storage-head').innerHTML;}
 window.maxDelay=+document.body.getAttribute('data-max-delay');
 function tick(){fetch('/status',{headers:{Accept:'application/json'},cache:'no-store'}).then(function(r){return r.json();}).then(render).catch(function(){});}
 setInterval(tick,REFRESH);tick();})();"#;
@@ -111,7 +114,15 @@ pub fn render(r: &Report) -> String {
         }
         (None, None) => o.push_str("not asked"),
     }
-    o.push_str("</p></header><template id=\"storage-head\">");
+    o.push_str("</p><ul id=\"problems\">");
+    for (who, why) in r.problems() {
+        o.push_str("<li><b>");
+        esc(&mut o, &who);
+        o.push_str("</b>: ");
+        esc(&mut o, &why);
+        o.push_str("</li>");
+    }
+    o.push_str("</ul></header><template id=\"storage-head\">");
     o.push_str(STORAGE_HEAD);
     o.push_str("</template><section id=\"groups\">");
     for g in &r.groups {
@@ -119,7 +130,7 @@ pub fn render(r: &Report) -> String {
         esc(&mut o, &g.name);
         let _ = write!(
             o,
-            " <small>{} storage(s) · usable free {} · max sync delay {}</small></h2><div class=\"scroll\"><table class=\"storages\">{STORAGE_HEAD}<tbody>",
+            " <small>{} storage(s) · usable free {} · storage_sync_file_max_delay {}</small></h2><div class=\"scroll\"><table class=\"storages\">{STORAGE_HEAD}<tbody>",
             g.storages.len(),
             g.usable_free_mb().map_or("?".into(), human_mb),
             human_secs(i64::try_from(r.max_delay).unwrap_or(i64::MAX)),
@@ -341,5 +352,7 @@ mod tests {
         assert!(h.contains("2 problem(s) · tracker answered 10 s ago"));
         assert!(!h.contains("http://") && !h.contains("https://"), "no external asset");
         assert!(h.contains("setInterval(tick,3000)"));
+        assert!(h.contains("<li><b>10.0.0.2</b>: state OFFLINE &lt;x&gt;</li>"));
+        assert!(h.contains("<li><b>10.0.0.2</b>: HTTP port 8888 unreachable from here: Connection refused (os error 111)</li>"));
     }
 }

@@ -264,6 +264,22 @@ impl Report {
                 .count()
     }
 
+    /// Every problem as (storage or peer address, what is wrong).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for s in self.groups.iter().flat_map(|g| &g.storages) {
+            for p in &s.problems {
+                out.push((s.ip.clone(), p.clone()));
+            }
+        }
+        for p in &self.peers {
+            for x in p.problems() {
+                out.push((p.ip.to_string(), x));
+            }
+        }
+        out
+    }
+
     /// The report's fields as JSON members (no braces):
     /// `"cluster":{…},"reach":[…],"lag_events":[…]`.
     pub fn json_members(&self, o: &mut String) {

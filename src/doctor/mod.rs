@@ -100,7 +100,10 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
     let mut tracker_lines = Vec::new();
     let mut lists: HashMap<String, Vec<StorageStat>> = HashMap::new();
     let mut group_stats: Vec<GroupStat> = Vec::new();
-    let addrs = tracker_addrs(cfg).await;
+    // Names are resolved within connect_timeout too.
+    let addrs = tokio::time::timeout(ct, tracker_addrs(cfg))
+        .await
+        .unwrap_or_default();
     if cfg.tracker_servers.is_empty() {
         tracker_lines.push(
             Check::new(Level::Warn, "tracker_server", "none configured")
@@ -108,7 +111,11 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
         );
     } else if addrs.is_empty() {
         tracker_lines.push(
-            Check::new(Level::Fail, "tracker_server", "no address resolves")
+            Check::new(
+                Level::Fail,
+                "tracker_server",
+                "no address resolves (within connect_timeout)",
+            )
                 .hint("check the names in tracker_server and DNS"),
         );
     }

@@ -125,10 +125,14 @@ impl Reach {
         m.get(&canonical(ip)).cloned()
     }
 
-    /// Stores one round's results and forgets peers no longer probed.
-    pub fn store(&self, round: Vec<PeerReach>) {
+    /// Adds `results`, keeping the earlier results of the other `current`
+    /// peers and forgetting the rest.
+    pub fn merge(&self, results: Vec<PeerReach>, current: &[IpAddr]) {
         let mut m = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        *m = round.into_iter().map(|r| (r.ip, r)).collect();
+        m.retain(|ip, _| current.contains(ip));
+        for r in results {
+            m.insert(r.ip, r);
+        }
     }
 }
 
@@ -180,26 +184,48 @@ pub trait Probed: Send + Sync + 'static {
     fn reach(&self) -> &Reach;
 }
 
-/// Starts the probe rounds for `app` when a tokio runtime is running; they
-/// end when the app is dropped.
+/// The targets due at `now`: never probed, or last probed at least
+/// [`PROBE_INTERVAL`] ago (pure).
+pub fn due(list: &[Target], last: &BTreeMap<IpAddr, Instant>, now: Instant) -> Vec<Target> {
+    list.iter()
+        .filter(|t| {
+            last.get(&t.ip)
+                .is_none_or(|at| now.saturating_duration_since(*at) >= PROBE_INTERVAL)
+        })
+        .copied()
+        .collect()
+}
+
+/// Starts the probes for `app` when a tokio runtime is running; they end
+/// when the app is dropped. Every second the targets are recomputed (the
+/// tracker view may have changed) and those due are probed, so a new
+/// member is probed at once and none more than once per interval.
 pub fn spawn_prober<A: Probed>(app: &Arc<A>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let weak: Weak<A> = Arc::downgrade(app);
     rt.spawn(async move {
+        let mut last: BTreeMap<IpAddr, Instant> = BTreeMap::new();
         loop {
             let Some(app) = weak.upgrade() else { return };
             let cfg = app.config();
             let list = targets(&cfg, &app.cluster().view(), &app.local_ips());
             let timeout = cfg.connect_timeout;
             drop(app);
-            let round =
-                futures_util::future::join_all(list.into_iter().map(|t| probe(t, timeout))).await;
+            let now = Instant::now();
+            let todo = due(&list, &last, now);
+            let current: Vec<IpAddr> = list.iter().map(|t| t.ip).collect();
+            last.retain(|ip, _| current.contains(ip));
+            for t in &todo {
+                last.insert(t.ip, now);
+            }
+            let results =
+                futures_util::future::join_all(todo.into_iter().map(|t| probe(t, timeout))).await;
             let Some(app) = weak.upgrade() else { return };
-            app.reach().store(round);
+            app.reach().merge(results, &current);
             drop(app);
-            tokio::time::sleep(PROBE_INTERVAL).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 }
@@ -251,6 +277,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn one_probe_per_interval() {
+        let t = |ip: &str| Target {
+            ip: ip.parse().unwrap(),
+            http_port: 1,
+            storage_port: 2,
+        };
+        let list = [t("10.0.0.2"), t("10.0.0.3")];
+        let now = Instant::now();
+        let mut last = BTreeMap::new();
+        assert_eq!(due(&list, &last, now).len(), 2);
+        last.insert(list[0].ip, now);
+        assert_eq!(due(&list, &last, now + Duration::from_secs(1)), [list[1]]);
+        last.insert(list[1].ip, now);
+        assert!(due(&list, &last, now + PROBE_INTERVAL - Duration::from_millis(1)).is_empty());
+        assert_eq!(due(&list, &last, now + PROBE_INTERVAL).len(), 2);
+    }
+
     #[tokio::test]
     async fn probe_keeps_the_os_error() {
         let l = std::net::TcpListener::bind("127.15.0.1:0").unwrap();
@@ -267,13 +311,18 @@ mod tests {
             "{p:?}"
         );
         let r = Reach::default();
-        r.store(vec![PeerReach {
-            ip: open.ip(),
-            http: Some(p),
-            storage: None,
-        }]);
+        r.merge(
+            vec![PeerReach {
+                ip: open.ip(),
+                http: Some(p),
+                storage: None,
+            }],
+            &[open.ip()],
+        );
         assert!(!r.get(open.ip()).unwrap().http.unwrap().ok());
-        r.store(Vec::new());
+        r.merge(Vec::new(), &[open.ip()]);
+        assert_eq!(r.snapshot().len(), 1, "kept while still a target");
+        r.merge(Vec::new(), &[]);
         assert!(r.snapshot().is_empty());
     }
 }

@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 use crate::access_log::push_json_str;
 use crate::body::{self, Body};
 use crate::config::{AccessLog, Config, ResponseMode};
-use crate::response::{self, SERVER_NAME};
 use crate::resolve::reach::PortProbe;
+use crate::response::{self, SERVER_NAME};
 use crate::state::{App, State};
 use crate::status::{EventRow, GroupReport, PeerRow, PortView, Report, StorageRow, TrackerInfo};
 
@@ -133,8 +133,10 @@ pub fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
                 crate::status::page::render(&report(app, &state)),
                 "text/html; charset=utf-8",
             );
-            r.headers_mut()
-                .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
             r.headers_mut()
                 .insert(http::header::VARY, HeaderValue::from_static("Accept"));
             r

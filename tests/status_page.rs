@@ -141,9 +141,9 @@ async fn page_lists_the_tracker_storages_and_this_nodes_reach() {
         v["cluster"]["groups"][0]["storages"]
             .as_array()
             .is_some_and(|a| a.len() == 3)
-            && v["reach"].as_array().is_some_and(|a| {
-                a.len() == 2 && a.iter().all(|p| !p["storage"].is_null())
-            })
+            && v["reach"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().all(|p| !p["storage"].is_null()))
     })
     .await;
     // Today's fields are still there.
@@ -171,7 +171,10 @@ async fn page_lists_the_tracker_storages_and_this_nodes_reach() {
         "Connection refused (os error 111)"
     );
     assert_eq!(down["storage"]["port"], s.storage_port);
-    assert_eq!(v["cluster"]["problems"], 2, "DOWN's storage row and peer row");
+    assert_eq!(
+        v["cluster"]["problems"], 2,
+        "DOWN's storage row and peer row"
+    );
 
     let r = get(s.admin, "text/html,application/xhtml+xml,*/*;q=0.8").await;
     assert_eq!(r.status, 200);
@@ -182,13 +185,18 @@ async fn page_lists_the_tracker_storages_and_this_nodes_reach() {
     assert_eq!(r.header("vary").as_deref(), Some("Accept"));
     let html = String::from_utf8(r.body).unwrap();
     assert_eq!(html.matches("<tr class=\"storage\" data-ip=").count(), 2);
-    assert!(html.contains(&format!("<tr class=\"storage problem\" data-ip=\"{DOWN}\">")));
+    assert!(html.contains(&format!(
+        "<tr class=\"storage problem\" data-ip=\"{DOWN}\">"
+    )));
     assert!(html.contains(&format!("<tr class=\"peer problem\" data-ip=\"{DOWN}\">")));
     assert!(html.contains(&format!("<tr class=\"peer\" data-ip=\"{UP}\">")));
     assert!(html.contains("Connection refused (os error 111)"));
     // curl's */* keeps getting JSON.
     let r = get(s.admin, "*/*").await;
-    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
     srv.stop().await;
 }
 

@@ -114,9 +114,9 @@ pub fn connect_advice(kind: io::ErrorKind, raw: Option<i32>, port: u16, pk: Port
             "nothing listens on {port}: is {} running there?",
             pk.daemon()
         ),
-        (_, Some(EHOSTUNREACH | ENETUNREACH)) => format!(
-            "no route to host: a firewall between the nodes? open {port}/tcp, check routes"
-        ),
+        (_, Some(EHOSTUNREACH | ENETUNREACH)) => {
+            format!("no route to host: a firewall between the nodes? open {port}/tcp, check routes")
+        }
         (io::ErrorKind::TimedOut, _) | (_, Some(ETIMEDOUT)) => format!(
             "no answer within connect_timeout: a firewall dropping packets? open {port}/tcp"
         ),
@@ -125,12 +125,7 @@ pub fn connect_advice(kind: io::ErrorKind, raw: Option<i32>, port: u16, pk: Port
 }
 
 /// The verdict on one TCP connect to `addr` (`Ok(rtt ms)` or the error).
-pub fn port_verdict(
-    what: String,
-    port: u16,
-    pk: PortKind,
-    res: &Result<f64, io::Error>,
-) -> Check {
+pub fn port_verdict(what: String, port: u16, pk: PortKind, res: &Result<f64, io::Error>) -> Check {
     match res {
         Ok(ms) => Check::new(Level::Ok, what, format!("answers ({ms:.1} ms)")),
         Err(e) => Check::new(Level::Fail, what, e.to_string()).hint(connect_advice(
@@ -243,10 +238,7 @@ pub fn tracker(
     let mut out = vec![Check::new(
         Level::Ok,
         what,
-        format!(
-            "knows {group}: {} storage(s), {active} ACTIVE",
-            list.len()
-        ),
+        format!("knows {group}: {} storage(s), {active} ACTIVE", list.len()),
     )];
     let ips: Vec<String> = local.iter().map(ToString::to_string).collect();
     let me = format!("{what} lists this node");
@@ -317,8 +309,12 @@ pub fn clock(now: i64, list: &[StorageStat]) -> Check {
         .map(|s| now - s.last_heart_beat_time)
         .min()
     else {
-        return Check::new(Level::Warn, what, "no ACTIVE storage heartbeat to compare with")
-            .hint("start the storages, then run doctor again");
+        return Check::new(
+            Level::Warn,
+            what,
+            "no ACTIVE storage heartbeat to compare with",
+        )
+        .hint("start the storages, then run doctor again");
     };
     if age < -2 {
         Check::new(
@@ -376,7 +372,7 @@ mod tests {
         let warn = Check::new(Level::Warn, "a", "b");
         let fail = Check::new(Level::Fail, "a", "b").hint("do x");
         assert_eq!(exit_code(&[]), 0);
-        assert_eq!(exit_code(&[ok.clone()]), 0);
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), 0);
         assert_eq!(exit_code(&[ok.clone(), warn.clone()]), 1);
         assert_eq!(exit_code(&[warn, fail.clone(), ok]), 2);
         assert_eq!(fail.to_string(), "FAIL a: b — do x");
@@ -385,7 +381,12 @@ mod tests {
     #[test]
     fn connect_errors_in_operator_terms() {
         let refused = io::Error::from_raw_os_error(111);
-        let c = port_verdict("storage port 10.0.0.3:23000".into(), 23000, PortKind::Storage, &Err(refused));
+        let c = port_verdict(
+            "storage port 10.0.0.3:23000".into(),
+            23000,
+            PortKind::Storage,
+            &Err(refused),
+        );
         assert_eq!(c.level, Level::Fail);
         assert_eq!(
             c.to_string(),
@@ -395,8 +396,10 @@ mod tests {
         let c = port_verdict("HTTP port".into(), 8888, PortKind::Http, &Err(unreach));
         assert!(c.found.contains("No route to host"), "{c}");
         assert!(c.hint.as_deref().unwrap().contains("open 8888/tcp"));
-        assert!(connect_advice(io::ErrorKind::TimedOut, None, 23000, PortKind::Storage)
-            .contains("open 23000/tcp"));
+        assert!(
+            connect_advice(io::ErrorKind::TimedOut, None, 23000, PortKind::Storage)
+                .contains("open 23000/tcp")
+        );
         assert_eq!(
             port_verdict("x".into(), 1, PortKind::Http, &Ok(0.31)).to_string(),
             "ok   x: answers (0.3 ms)"
@@ -420,8 +423,17 @@ mod tests {
         assert!(c[1].found.contains("10.0.0.2, 10.0.0.3"));
         let me3: Vec<IpAddr> = vec!["10.0.0.3".parse().unwrap()];
         let c = tracker("tracker t", "group1", &Ok(list), &me3, 22122);
-        assert_eq!((c[1].level, c[1].found.ends_with("OFFLINE")), (Level::Fail, true));
-        let c = tracker("tracker t", "group9", &Err(ProtoError::Status(2)), &me, 22122);
+        assert_eq!(
+            (c[1].level, c[1].found.ends_with("OFFLINE")),
+            (Level::Fail, true)
+        );
+        let c = tracker(
+            "tracker t",
+            "group9",
+            &Err(ProtoError::Status(2)),
+            &me,
+            22122,
+        );
         assert!(c[0].found.contains("does not know group9"));
         let c = tracker(
             "tracker t",
@@ -452,8 +464,14 @@ mod tests {
         let nf = io::Error::from(io::ErrorKind::NotFound);
         assert_eq!(store_path("sp".into(), p, Err(nf), None).level, Level::Fail);
         assert_eq!(store_path("sp".into(), p, Ok(0), None).level, Level::Fail);
-        assert_eq!(store_path("sp".into(), p, Ok(256), Some(256)).level, Level::Ok);
-        assert_eq!(store_path("sp".into(), p, Ok(16), Some(256)).level, Level::Warn);
+        assert_eq!(
+            store_path("sp".into(), p, Ok(256), Some(256)).level,
+            Level::Ok
+        );
+        assert_eq!(
+            store_path("sp".into(), p, Ok(16), Some(256)).level,
+            Level::Warn
+        );
         assert_eq!(store_path("sp".into(), p, Ok(256), None).level, Level::Ok);
     }
 }

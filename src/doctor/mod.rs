@@ -116,7 +116,7 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
                 "tracker_server",
                 "no address resolves (within connect_timeout)",
             )
-                .hint("check the names in tracker_server and DNS"),
+            .hint("check the names in tracker_server and DNS"),
         );
     }
     for addr in &addrs {
@@ -201,8 +201,9 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
     }
     if targets.is_empty() {
         out.push(
-            Check::new(Level::Warn, "peers", "none known")
-                .hint("a single-storage group has no peers; else set tracker_server or peer_ip_addrs"),
+            Check::new(Level::Warn, "peers", "none known").hint(
+                "a single-storage group has no peers; else set tracker_server or peer_ip_addrs",
+            ),
         );
     }
 

@@ -94,6 +94,9 @@ mod tests {
         assert_eq!(r[0].at, CAPACITY as i64 + 4);
         assert_eq!(r[CAPACITY - 1].at, 5);
         let c = ev.counts("10.0.0.2".parse().unwrap());
-        assert_eq!((c.proxied, c.redirected, c.failed), (CAPACITY as u64 + 5, 0, 0));
+        assert_eq!(
+            (c.proxied, c.redirected, c.failed),
+            (CAPACITY as u64 + 5, 0, 0)
+        );
     }
 }

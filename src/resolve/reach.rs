@@ -99,7 +99,9 @@ pub fn targets(cfg: &Config, view: &ClusterView, local: &[IpAddr]) -> Vec<Target
     let default_port = cfg
         .groups
         .first()
-        .map_or(crate::config::DEFAULT_STORAGE_PORT, |g| g.storage_server_port);
+        .map_or(crate::config::DEFAULT_STORAGE_PORT, |g| {
+            g.storage_server_port
+        });
     for ip in &cfg.peer_ip_addrs {
         add(*ip, default_port, &mut out);
     }
@@ -189,8 +191,9 @@ pub trait Probed: Send + Sync + 'static {
 pub fn due(list: &[Target], last: &BTreeMap<IpAddr, Instant>, now: Instant) -> Vec<Target> {
     list.iter()
         .filter(|t| {
-            last.get(&t.ip)
-                .is_none_or(|at| now.saturating_duration_since(*at) >= PROBE_INTERVAL)
+            last.get(&t.ip).map_or(true, |at| {
+                now.saturating_duration_since(*at) >= PROBE_INTERVAL
+            })
         })
         .copied()
         .collect()
@@ -271,10 +274,7 @@ mod tests {
         assert_eq!(t[0].http_port, 8080);
         assert_eq!(t[1].storage_port, 23000);
         let c = cfg("peer_ip_addrs=10.0.0.9\npeer_http_port=81\n");
-        assert_eq!(
-            targets(&c, &ClusterView::default(), &[])[0].http_port,
-            81
-        );
+        assert_eq!(targets(&c, &ClusterView::default(), &[])[0].http_port, 81);
     }
 
     #[test]
@@ -291,7 +291,12 @@ mod tests {
         last.insert(list[0].ip, now);
         assert_eq!(due(&list, &last, now + Duration::from_secs(1)), [list[1]]);
         last.insert(list[1].ip, now);
-        assert!(due(&list, &last, now + PROBE_INTERVAL - Duration::from_millis(1)).is_empty());
+        assert!(due(
+            &list,
+            &last,
+            now + PROBE_INTERVAL - Duration::from_millis(1)
+        )
+        .is_empty());
         assert_eq!(due(&list, &last, now + PROBE_INTERVAL).len(), 2);
     }
 

@@ -174,7 +174,11 @@ fn storage_row(o: &mut String, s: &StorageRow) {
     let _ = write!(
         o,
         "<tr class=\"storage{}\" data-ip=\"",
-        if s.problems.is_empty() { "" } else { " problem" }
+        if s.problems.is_empty() {
+            ""
+        } else {
+            " problem"
+        }
     );
     esc(o, &s.ip);
     o.push_str("\"><td>");
@@ -257,10 +261,9 @@ fn peer_row(o: &mut String, p: &PeerRow, now: i64) {
     );
     port_cell(o, p.http.as_ref());
     port_cell(o, p.storage.as_ref());
-    let probed = p
-        .http
-        .as_ref()
-        .map_or("-".into(), |h| format!("{} ago", human_secs((now - h.at).max(0))));
+    let probed = p.http.as_ref().map_or("-".into(), |h| {
+        format!("{} ago", human_secs((now - h.at).max(0)))
+    });
     let _ = write!(
         o,
         "<td>{probed}</td><td class=\"{}\">{}</td><td>{} / {} / {}</td></tr>",
@@ -342,7 +345,10 @@ mod tests {
         let h = render(&r);
         assert!(h.starts_with("<!DOCTYPE html>"));
         assert_eq!(h.matches("<tr class=\"storage\" data-ip=").count(), 1);
-        assert_eq!(h.matches("<tr class=\"storage problem\" data-ip=").count(), 1);
+        assert_eq!(
+            h.matches("<tr class=\"storage problem\" data-ip=").count(),
+            1
+        );
         assert!(h.contains("<tr class=\"peer problem\" data-ip=\"10.0.0.2\">"));
         assert!(h.contains("8888 Connection refused (os error 111)"));
         assert!(h.contains("23000 ok, 1.0 ms"));
@@ -350,7 +356,10 @@ mod tests {
         assert!(h.contains("state OFFLINE &lt;x&gt;"));
         assert!(!h.contains("<x>"));
         assert!(h.contains("2 problem(s) · tracker answered 10 s ago"));
-        assert!(!h.contains("http://") && !h.contains("https://"), "no external asset");
+        assert!(
+            !h.contains("http://") && !h.contains("https://"),
+            "no external asset"
+        );
         assert!(h.contains("setInterval(tick,3000)"));
         assert!(h.contains("<li><b>10.0.0.2</b>: state OFFLINE &lt;x&gt;</li>"));
         assert!(h.contains("<li><b>10.0.0.2</b>: HTTP port 8888 unreachable from here: Connection refused (os error 111)</li>"));

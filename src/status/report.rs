@@ -284,7 +284,11 @@ impl Report {
     /// `"cluster":{…},"reach":[…],"lag_events":[…]`.
     pub fn json_members(&self, o: &mut String) {
         o.push_str("\"cluster\":{\"now\":");
-        let _ = write!(o, "{},\"storage_sync_file_max_delay\":{}", self.now, self.max_delay);
+        let _ = write!(
+            o,
+            "{},\"storage_sync_file_max_delay\":{}",
+            self.now, self.max_delay
+        );
         o.push_str(",\"tracker\":{\"servers\":");
         str_list(o, self.tracker.servers.iter());
         o.push_str(",\"refreshed_at\":");
@@ -363,7 +367,11 @@ fn storage_json(o: &mut String, s: &StorageRow) {
     str_lit(o, &s.id);
     o.push_str(",\"ip\":");
     str_lit(o, &s.ip);
-    let _ = write!(o, ",\"storage_port\":{},\"state\":\"{}\",\"version\":", s.storage_port, s.state);
+    let _ = write!(
+        o,
+        ",\"storage_port\":{},\"state\":\"{}\",\"version\":",
+        s.storage_port, s.state
+    );
     str_lit(o, &s.version);
     o.push_str(",\"heartbeat_age\":");
     opt_num(o, s.heartbeat_age);
@@ -391,7 +399,13 @@ fn port_json(o: &mut String, p: Option<&PortView>) {
         o.push_str("null");
         return;
     };
-    let _ = write!(o, "{{\"port\":{},\"at\":{},\"ok\":{},\"rtt_ms\":", p.port, p.at, p.error.is_none());
+    let _ = write!(
+        o,
+        "{{\"port\":{},\"at\":{},\"ok\":{},\"rtt_ms\":",
+        p.port,
+        p.at,
+        p.error.is_none()
+    );
     match p.rtt {
         Some(d) => {
             let _ = write!(o, "{:.3}", d.as_secs_f64() * 1000.0);

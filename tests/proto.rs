@@ -142,6 +142,7 @@ fn check_storage_list(body: &[u8], decoded: &Value) -> Vec<StorageStat> {
 
 fn check_group_list(body: &[u8], decoded: &Value) {
     let parsed = GroupStat::parse_list(body).expect("parse group stats");
+    assert_eq!(GroupStat::encode_list(&parsed), body, "re-encoded bytes");
     let groups = decoded["groups"].as_array().unwrap();
     assert_eq!(parsed.len(), groups.len());
     for (p, d) in parsed.iter().zip(groups) {

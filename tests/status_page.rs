@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_fdfs::TrackerSpec;
-use fdfs_httpd::proto::{StorageStat, StorageStatus};
+use fdfs_httpd::proto::{GroupStat, StorageStat, StorageStatus};
 
 const ME: &str = "127.15.0.1";
 const UP: &str = "127.15.0.2";
@@ -84,6 +84,21 @@ async fn setup() -> Setup {
                     stat(DOWN, StorageStatus::Offline, storage_port),
                 ],
             )],
+            group_stats: vec![GroupStat {
+                name: "group1".into(),
+                total_mb: 300_000,
+                free_mb: 100_000,
+                reserved_mb: 3_000,
+                trunk_free_mb: 0,
+                storage_count: 3,
+                storage_port: i64::from(storage_port),
+                readable_server_count: 2,
+                writable_server_count: 2,
+                current_write_server: 0,
+                store_path_count: 1,
+                subdir_count_per_path: 1,
+                current_trunk_file_id: -1,
+            }],
             ..TrackerSpec::default()
         },
     )
@@ -146,6 +161,9 @@ async fn page_lists_the_tracker_storages_and_this_nodes_reach() {
                 .is_some_and(|a| a.len() == 2 && a.iter().all(|p| !p["storage"].is_null()))
     })
     .await;
+    // The group's figures (LIST_ALL_GROUPS): usable = free - reserved.
+    assert_eq!(v["cluster"]["groups"][0]["usable_free_mb"], 97_000);
+    assert_eq!(v["cluster"]["groups"][0]["readable_server_count"], 2);
     // Today's fields are still there.
     assert_eq!(v["config"]["groups"][0]["name"], "group1");
     let storages = v["cluster"]["groups"][0]["storages"].as_array().unwrap();
@@ -241,6 +259,7 @@ async fn doctor_names_the_refused_port() {
             .unwrap_or_else(|| panic!("no line {start:?} in\n{out}"))
     };
     assert!(line("ok   config ").ends_with(": valid"));
+    // The tracker's subdir_count_per_path (1) matches data/00.
     assert!(line("ok   group1 store_path0: ").contains("1 sub-directories"));
     assert!(line("ok   tracker 127.15.0.4:").contains("knows group1: 3 storage(s), 2 ACTIVE"));
     assert!(

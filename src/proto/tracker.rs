@@ -570,6 +570,31 @@ impl GroupStat {
             })
             .collect()
     }
+
+    /// Encodes a whole cmd 90/91 reply body.
+    pub fn encode_list(list: &[GroupStat]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(list.len() * GROUP_STAT_LEN);
+        for g in list {
+            put_fixed_str(&mut out, &g.name, GROUP_NAME_LEN + 1);
+            for v in [
+                g.total_mb,
+                g.free_mb,
+                g.reserved_mb,
+                g.trunk_free_mb,
+                g.storage_count,
+                g.storage_port,
+                g.readable_server_count,
+                g.writable_server_count,
+                g.current_write_server,
+                g.store_path_count,
+                g.subdir_count_per_path,
+                g.current_trunk_file_id,
+            ] {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        out
+    }
 }
 
 /// A QUERY_FETCH_ONE / QUERY_FETCH_ALL / QUERY_UPDATE reply (§6.1).

@@ -38,7 +38,7 @@ function peer(p,now){return '<tr class="peer'+(p.problems.length?' problem':'')+
  '<td>'+(p.http?secs(Math.max(0,now-p.http.at))+' ago':'-')+'</td><td class="'+(p.breaker==='closed'?'good':'bad')+'">'+p.breaker+
  '</td><td>'+p.proxied+' / '+p.redirected+' / '+p.failed+'</td></tr>';}
 function render(j){var c=j.cluster,now=c.now,h='';
- c.groups.forEach(function(g){h+=groupHead(g)+'<tbody>';g.storages.forEach(function(s){h+=storage(s,now);});h+='</tbody></table></div>';});
+ c.groups.forEach(function(g){h+=groupHead(g,c)+'<tbody>';g.storages.forEach(function(s){h+=storage(s,now);});h+='</tbody></table></div>';});
  document.getElementById('groups').innerHTML=h||'<p>No group listed by a tracker yet.</p>';
  var r='';j.reach.forEach(function(p){r+=peer(p,now);});document.querySelector('#reach tbody').innerHTML=r;
  var v='';j.lag_events.forEach(function(x){v+='<tr><td>'+date(x.at)+'</td><td>'+e(x.file_id)+'</td><td>'+e(x.outcome)+'</td><td>'+e(x.peer||'-')+'</td><td>'+x.status+'</td></tr>';});
@@ -49,9 +49,8 @@ function render(j){var c=j.cluster,now=c.now,h='';
  var s=document.getElementById('summary');s.className=c.problems?'bad':'ok';
  s.textContent=(c.problems?c.problems+' problem(s)':'no problem')+' · tracker '+(c.tracker.last_error?'error: '+c.tracker.last_error:c.tracker.refreshed_at?'answered '+secs(Math.max(0,now-c.tracker.refreshed_at))+' ago':'not asked');
  document.getElementById('updated').textContent=date(now);document.body.setAttribute('data-refreshed',now);}
-function groupHead(g){return '<h2>'+e(g.name)+' <small>'+g.storages.length+' storage(s) · usable free '+mb(g.usable_free_mb)+
- ' · storage_sync_file_max_delay '+secs(window.maxDelay)+'</small></h2><div class="scroll"><table class="storages">'+document.getElementById('storage-head').innerHTML;}
-window.maxDelay=+document.body.getAttribute('data-max-delay');
+function groupHead(g,c){return '<h2>'+e(g.name)+' <small>'+g.storages.length+' storage(s) · usable free '+mb(g.usable_free_mb)+
+ ' · storage_sync_file_max_delay '+secs(c.storage_sync_file_max_delay)+'</small></h2><div class="scroll"><table class="storages">'+document.getElementById('storage-head').innerHTML;}
 function tick(){fetch('/status',{headers:{Accept:'application/json'},cache:'no-store'}).then(function(r){return r.json();}).then(render).catch(function(){});}
 setInterval(tick,REFRESH);tick();})();"#;
 
@@ -83,11 +82,7 @@ pub fn render(r: &Report) -> String {
     let mut o = String::with_capacity(8192);
     o.push_str("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>fdfs-httpd status</title><style>");
     o.push_str(STYLE);
-    let _ = write!(
-        o,
-        "</style></head><body data-max-delay=\"{}\"><header><h1>fdfs-httpd ",
-        r.max_delay
-    );
+    o.push_str("</style></head><body><header><h1>fdfs-httpd ");
     esc(&mut o, &r.version);
     o.push_str(" <small>on ");
     let node: Vec<String> = r.node.iter().map(ToString::to_string).collect();

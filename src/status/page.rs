@@ -38,7 +38,7 @@ function peer(p,now){return '<tr class="peer'+(p.problems.length?' problem':'')+
  '<td>'+(p.http?secs(Math.max(0,now-p.http.at))+' ago':'-')+'</td><td class="'+(p.breaker==='closed'?'good':'bad')+'">'+p.breaker+
  '</td><td>'+p.proxied+' / '+p.redirected+' / '+p.failed+'</td></tr>';}
 function render(j){var c=j.cluster,now=c.now,h='';
- c.groups.forEach(function(g){h+=groupHead(g,c)+'<tbody>';g.storages.forEach(function(s){h+=storage(s,now);});h+='</tbody></table></div>';});
+ c.groups.forEach(function(g){h+=groupHead(g,c)+'<tbody>';g.storages.forEach(function(s){h+=storage(s,now);});if(!g.storages.length)h+=NOSTORAGE;h+='</tbody></table></div>';});
  document.getElementById('groups').innerHTML=h||'<p>No group listed by a tracker yet.</p>';
  var r='';j.reach.forEach(function(p){r+=peer(p,now);});document.querySelector('#reach tbody').innerHTML=r;
  var v='';j.lag_events.forEach(function(x){v+='<tr><td>'+date(x.at)+'</td><td>'+e(x.file_id)+'</td><td>'+e(x.outcome)+'</td><td>'+e(x.peer||'-')+'</td><td>'+x.status+'</td></tr>';});
@@ -53,6 +53,8 @@ function groupHead(g,c){return '<h2>'+e(g.name)+' <small>'+g.storages.length+' s
  ' · storage_sync_file_max_delay '+secs(c.storage_sync_file_max_delay)+'</small></h2><div class="scroll"><table class="storages">'+document.getElementById('storage-head').innerHTML;}
 function tick(){fetch('/status',{headers:{Accept:'application/json'},cache:'no-store'}).then(function(r){return r.json();}).then(render).catch(function(){});}
 setInterval(tick,REFRESH);tick();})();"#;
+
+const NO_STORAGE: &str = "<tr><td colspan=\"12\">No storage listed: no tracker_server, or no tracker answered yet.</td></tr>";
 
 const STORAGE_HEAD: &str = "<thead><tr><th>ID</th><th>address</th><th>state</th><th>version</th><th>heartbeat</th><th>free / total</th><th>uploads ok / all</th><th>downloads ok / all</th><th>last synced</th><th>sync delay</th><th>sync source</th><th>problems</th></tr></thead>";
 
@@ -133,6 +135,9 @@ pub fn render(r: &Report) -> String {
         for s in &g.storages {
             storage_row(&mut o, s);
         }
+        if g.storages.is_empty() {
+            o.push_str(NO_STORAGE);
+        }
         o.push_str("</tbody></table></div>");
     }
     if r.groups.is_empty() {
@@ -160,7 +165,11 @@ pub fn render(r: &Report) -> String {
         date(r.now),
         REFRESH_MS / 1000
     );
-    o.push_str(&SCRIPT.replace("REFRESH", &REFRESH_MS.to_string()));
+    o.push_str(
+        &SCRIPT
+            .replace("NOSTORAGE", &format!("'{NO_STORAGE}'"))
+            .replace("REFRESH", &REFRESH_MS.to_string()),
+    );
     o.push_str("</script></body></html>\n");
     o
 }
@@ -357,6 +366,17 @@ mod tests {
         );
         assert!(h.contains("setInterval(tick,3000)"));
         assert!(h.contains("<li><b>10.0.0.2</b>: state OFFLINE &lt;x&gt;</li>"));
+        let empty = Report {
+            groups: vec![GroupReport {
+                name: "group1".into(),
+                stat: None,
+                storages: vec![],
+            }],
+            ..Report::default()
+        };
+        let e = render(&empty);
+        assert_eq!(e.matches("No storage listed").count(), 2, "page and script");
+        assert!(e.contains("<p id=\"summary\" class=\"ok\">no problem · tracker not asked"));
         assert!(h.contains("<li><b>10.0.0.2</b>: HTTP port 8888 unreachable from here: Connection refused (os error 111)</li>"));
     }
 }

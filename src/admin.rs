@@ -7,7 +7,7 @@
 //! | `/live` | 200 while the process serves |
 //! | `/ready` | 200 when the config is loaded and every store path's `data` directory is readable, else 503 with the reasons |
 //! | `/metrics` | Prometheus text format ([`crate::metrics`]) |
-//! | `/status` | JSON: version, uptime, decoded config summary, known peers |
+//! | `/status` | JSON (`Accept: application/json`, or no `text/html`): version, uptime, decoded config summary, known peers, the tracker's view of the hosted groups, this node's reach of its peers, the last lag events; HTML ([`crate::status::page`]) to a browser |
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -25,8 +25,10 @@ use tokio::task::JoinHandle;
 use crate::access_log::push_json_str;
 use crate::body::{self, Body};
 use crate::config::{AccessLog, Config, ResponseMode};
+use crate::resolve::reach::PortProbe;
 use crate::response::{self, SERVER_NAME};
 use crate::state::{App, State};
+use crate::status::{EventRow, GroupReport, PeerRow, PortView, Report, StorageRow, TrackerInfo};
 
 /// The admin listener of a running server. Started by
 /// [`crate::transport::run`] once the listeners are bound; dropping it stops
@@ -125,10 +127,130 @@ pub fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
                 .render((app.files.hits(), app.files.misses(), app.files.len())),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
-        "/status" => text(StatusCode::OK, status_json(app, &state), "application/json"),
+        "/status" if wants_html(req.headers()) => {
+            let mut r = text(
+                StatusCode::OK,
+                crate::status::page::render(&report(app, &state)),
+                "text/html; charset=utf-8",
+            );
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+            r.headers_mut()
+                .insert(http::header::VARY, HeaderValue::from_static("Accept"));
+            r
+        }
+        "/status" => {
+            let mut r = text(StatusCode::OK, status_json(app, &state), "application/json");
+            r.headers_mut()
+                .insert(http::header::VARY, HeaderValue::from_static("Accept"));
+            r
+        }
         _ => response::error(StatusCode::NOT_FOUND),
     };
     response::strip_body_for_head(head, r)
+}
+
+/// A browser asks for HTML; `application/json` anywhere in `Accept` (or no
+/// `text/html`) gets the JSON, as before the page existed.
+pub fn wants_html(h: &http::HeaderMap) -> bool {
+    let accept = h
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_ascii_lowercase();
+    accept.contains("text/html") && !accept.contains("application/json")
+}
+
+/// Gathers the status page's data: the tracker view of the hosted groups,
+/// the probes, breakers and counters of every peer, the last lag events.
+pub fn report(app: &App, state: &State) -> Report {
+    let c = &state.config;
+    let view = app.lag.cluster.view();
+    let now = crate::clock::unix_now();
+    let max_delay = view.effective(c).max_delay;
+    let groups = c
+        .groups
+        .iter()
+        .map(|g| {
+            let list = view.storages.get(&g.name).map(Vec::as_slice).unwrap_or(&[]);
+            GroupReport {
+                name: g.name.clone(),
+                stat: view.group_stats.iter().find(|s| s.name == g.name).cloned(),
+                storages: list
+                    .iter()
+                    .map(|s| {
+                        let me = s.ip.parse().is_ok_and(|ip| state.is_local(ip));
+                        StorageRow::new(s, list, now, max_delay, me)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let port = |p: &Option<PortProbe>| {
+        p.as_ref().map(|p| PortView {
+            port: p.port,
+            at: p.at,
+            rtt: p.rtt,
+            error: p.error.clone(),
+        })
+    };
+    let peers = app
+        .lag
+        .reach
+        .snapshot()
+        .iter()
+        .map(|r| {
+            let counts = app.lag.events.counts(r.ip);
+            PeerRow {
+                ip: r.ip,
+                http: port(&r.http),
+                storage: port(&r.storage),
+                breaker: if app.lag.peers.allows(r.ip) {
+                    "closed"
+                } else {
+                    "open"
+                },
+                proxied: counts.proxied,
+                redirected: counts.redirected,
+                failed: counts.failed,
+            }
+        })
+        .collect();
+    let events = app
+        .lag
+        .events
+        .recent()
+        .into_iter()
+        .map(|e| EventRow {
+            at: e.at,
+            file_id: e.file_id,
+            outcome: e.outcome,
+            peer: e.peer,
+            status: e.status,
+        })
+        .collect();
+    Report {
+        now,
+        version: env!("CARGO_PKG_VERSION").into(),
+        node: state.local_ips.clone(),
+        max_delay,
+        tracker: TrackerInfo {
+            servers: c
+                .tracker_servers
+                .iter()
+                .map(|t| format!("{}:{}", t.host, t.port))
+                .collect(),
+            refreshed_at: view.refreshed_at,
+            last_error: view.last_error.clone(),
+        },
+        groups,
+        peers,
+        events,
+    }
 }
 
 fn text(status: StatusCode, body: String, ct: &'static str) -> Response<Body> {
@@ -294,6 +416,8 @@ pub fn status_json(app: &App, state: &State) -> String {
             p.addr, p.state, p.upstream_ok, p.upstream_failed
         );
     }
-    o.push_str("]}");
+    o.push_str("],");
+    report(app, state).json_members(&mut o);
+    o.push('}');
     o
 }

@@ -1,6 +1,6 @@
 //! Command line (fixed: tools outside the project depend on it):
 //! `--config FILE`, `--check-config`, `--demo`, `--listen IP:PORT`,
-//! and `token FILE_ID [--ttl N]`.
+//! `token FILE_ID [--ttl N]` and `doctor [--config FILE]`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,13 +44,25 @@ pub enum Command {
         #[arg(long)]
         ttl: Option<u64>,
     },
+    /// Check this node: config, store paths, trackers, peers' storage and
+    /// HTTP ports from here, clock. One line per check (ok/warn/FAIL);
+    /// exit 0 all ok, 1 warnings, 2 failures.
+    Doctor {
+        /// mod_fastdfs.conf to read (default: the global --config).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Token { file_id, ttl }) = &cli.command {
-        return token(&cli, file_id, *ttl);
+    match &cli.command {
+        Some(Command::Token { file_id, ttl }) => return token(&cli, file_id, *ttl),
+        Some(Command::Doctor { config }) => {
+            return crate::doctor::main(config.as_ref().unwrap_or(&cli.config))
+        }
+        None => {}
     }
     if cli.demo {
         return crate::demo::main(&cli.listen);

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! From the top down; each layer imports only from the layers below.
-//! - [`cli`], [`demo`]: the command line and the `--demo` store.
+//! - [`cli`], [`demo`], [`doctor`]: the command line, the `--demo` store
+//!   and `fdfs-httpd doctor`.
 //! - [`process`]: the runtime, signals, systemd notification, reloads and
 //!   the config watcher.
 //! - [`transport`]: bind, accept, drain, the hand-off to hyper; [`h1`]: plain
@@ -37,7 +38,7 @@
 //!   request was answered), [`clock`], [`validators`] (what a file ID says
 //!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`),
 //!   [`pace`] (the download-rate pacer), [`access_rules`] (first-match
-//!   `allow`/`deny`).
+//!   `allow`/`deny`), [`status`] (the status page's data, problem rules and HTML).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -52,6 +53,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod directives;
+pub mod doctor;
 pub mod fileid;
 pub mod h1;
 pub mod handler;
@@ -70,6 +72,7 @@ pub mod response;
 pub mod serve;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod tls;
 pub mod transport;

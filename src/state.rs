@@ -150,3 +150,24 @@ impl Tracked for App {
         &self.lag.peers
     }
 }
+
+/// The reachability probes read the current configuration and the tracker
+/// view and keep their results across reloads
+/// ([`crate::resolve::reach::spawn_prober`], started with the refresher).
+impl crate::resolve::reach::Probed for App {
+    fn config(&self) -> Arc<Config> {
+        self.state().config.clone()
+    }
+
+    fn local_ips(&self) -> Vec<IpAddr> {
+        self.state().local_ips.clone()
+    }
+
+    fn cluster(&self) -> &Cluster {
+        &self.lag.cluster
+    }
+
+    fn reach(&self) -> &crate::resolve::reach::Reach {
+        &self.lag.reach
+    }
+}

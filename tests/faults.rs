@@ -253,6 +253,7 @@ fn stat(ip: &str) -> StorageStat {
         last_synced_timestamp: 0,
         last_heart_beat_time: 0,
         is_trunk_server: false,
+        counts: Default::default(),
     }
 }
 

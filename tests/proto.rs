@@ -125,6 +125,13 @@ fn check_storage_list(body: &[u8], decoded: &Value) -> Vec<StorageStat> {
         assert_eq!(p.last_synced_timestamp, n(&d, "stat.last_synced_timestamp"));
         assert_eq!(p.last_heart_beat_time, n(&d, "stat.last_heart_beat_time"));
         assert_eq!(p.is_trunk_server, n(&d, "if_trunk_server") != 0);
+        assert_eq!(p.counts.total_upload, n(&d, "stat.total_upload_count"));
+        assert_eq!(p.counts.success_upload, n(&d, "stat.success_upload_count"));
+        assert_eq!(p.counts.total_download, n(&d, "stat.total_download_count"));
+        assert_eq!(
+            p.counts.success_download,
+            n(&d, "stat.success_download_count")
+        );
         assert_eq!(
             p.readable(),
             n(&d, "status") == 7 && n(&d, "rw_mode") & 4 != 0
@@ -135,6 +142,7 @@ fn check_storage_list(body: &[u8], decoded: &Value) -> Vec<StorageStat> {
 
 fn check_group_list(body: &[u8], decoded: &Value) {
     let parsed = GroupStat::parse_list(body).expect("parse group stats");
+    assert_eq!(GroupStat::encode_list(&parsed), body, "re-encoded bytes");
     let groups = decoded["groups"].as_array().unwrap();
     assert_eq!(parsed.len(), groups.len());
     for (p, d) in parsed.iter().zip(groups) {
@@ -476,6 +484,7 @@ fn stat(id: &str, ip: &str, status: StorageStatus, rw_mode: u8) -> StorageStat {
         last_synced_timestamp: 1_795_602_957,
         last_heart_beat_time: 1_795_602_973,
         is_trunk_server: false,
+        counts: Default::default(),
     }
 }
 

@@ -127,7 +127,7 @@ pub(super) const KEYS: &[KeyDef] = &[
     KeyDef { key: "trusted_proxies", scope: Scope::Global, repeatable: true, value: Value::Cidrs, doc: "Addresses whose X-Forwarded-For is trusted (comma list or repeated; CIDR or" },
     KeyDef { key: "access_log", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "NEW. Access log: off (default), stderr, or a file path. SIGUSR1 reopens it" },
     KeyDef { key: "access_log_format", scope: Scope::Global, repeatable: false, value: Value::Word(&["combined", "json"]), doc: "NEW. Access log format: combined (default): nginx's combined format followed by" },
-    KeyDef { key: "admin_listen", scope: Scope::Global, repeatable: false, value: Value::SocketAddr, doc: "Admin endpoint (/live, /ready, /metrics in Prometheus format, /status JSON);" },
+    KeyDef { key: "admin_listen", scope: Scope::Global, repeatable: false, value: Value::SocketAddr, doc: "Admin endpoint (/live, /ready, /metrics in Prometheus format, /status page and JSON);" },
     KeyDef { key: "shutdown_grace", scope: Scope::Global, repeatable: false, value: Value::Duration { default: 30, zero: true }, doc: "On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to this" },
     KeyDef { key: "read_strategy", scope: Scope::Global, repeatable: false, value: Value::Word(&["inline", "threads"]), doc: "How file bytes are read: inline (on the runtime threads, sendfile for ranges" },
     KeyDef { key: "worker_threads", scope: Scope::Global, repeatable: false, value: Value::Count, doc: "Runtime worker threads; unset = number of CPUs." },

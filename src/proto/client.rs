@@ -14,8 +14,9 @@ use tokio::net::TcpStream;
 use super::frame::{status, Header, HEADER_LEN, MAX_REPLY_BODY};
 use super::storage::{download_request, query_file_info_request, FileInfo, FileInfoFlags};
 use super::tracker::{
-    list_storage_request, parameters_request, query_fetch_all_request, query_fetch_one_request,
-    storage_ids_request, FetchReply, StorageIdsPage, StorageStat, TrackerParams,
+    list_all_groups_request, list_storage_request, parameters_request, query_fetch_all_request,
+    query_fetch_one_request, storage_ids_request, FetchReply, GroupStat, StorageIdsPage,
+    StorageStat, TrackerParams,
 };
 use super::ProtoError;
 
@@ -209,6 +210,19 @@ impl TrackerClient {
             async move {
                 let body = conn.call(req, MAX_REPLY_BODY).await?;
                 StorageStat::parse_list(&body)
+            }
+        })
+        .await
+    }
+
+    /// Every group with its figures (cmd 91, §5.2).
+    pub async fn list_groups(&self) -> Result<Vec<GroupStat>, ProtoError> {
+        let req = list_all_groups_request();
+        self.with_tracker(|mut conn| {
+            let req = &req;
+            async move {
+                let body = conn.call(req, MAX_REPLY_BODY).await?;
+                GroupStat::parse_list(&body)
             }
         })
         .await

@@ -22,7 +22,7 @@ pub use client::{Download, StorageClient, TrackerClient};
 pub use frame::{Header, IpWidth};
 pub use storage::{FileInfo, FileInfoFlags};
 pub use tracker::{
-    FetchReply, GroupStat, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
+    FetchReply, GroupStat, StorageCounts, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
 };
 
 use std::sync::Arc;
@@ -62,6 +62,11 @@ impl IoError {
     /// The error's kind.
     pub fn kind(&self) -> std::io::ErrorKind {
         self.0.kind()
+    }
+
+    /// The OS error number, when the OS gave one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.0.raw_os_error()
     }
 }
 

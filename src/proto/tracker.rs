@@ -302,9 +302,29 @@ pub const STORAGE_STAT_V6_LEN: usize = 517;
 const STAT_BLOCK_LEN: usize = 348;
 /// Offset of `last_source_update` inside the stat block.
 const STAT_LAST_SOURCE_UPDATE: usize = 316;
+/// Offset of `total_upload_count` inside the stat block (after three
+/// 4-byte connection counts); `success_upload_count` follows.
+const STAT_UPLOAD_COUNTS: usize = 12;
+/// Offset of `total_download_count` inside the stat block;
+/// `success_download_count` follows.
+const STAT_DOWNLOAD_COUNTS: usize = 108;
 
-/// One storage server as reported by LIST_STORAGE (cmd 92, §5.3). Counters
-/// of the stat block other than the four timestamps are not kept.
+/// Upload and download counters of a storage (stat block, §5.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageCounts {
+    /// Uploads tried.
+    pub total_upload: i64,
+    /// Uploads that succeeded.
+    pub success_upload: i64,
+    /// Downloads tried.
+    pub total_download: i64,
+    /// Downloads that succeeded.
+    pub success_download: i64,
+}
+
+/// One storage server as reported by LIST_STORAGE (cmd 92, §5.3). Of the
+/// stat block only the upload/download counters and the four timestamps
+/// are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageStat {
     /// Status (§5.1).
@@ -339,6 +359,8 @@ pub struct StorageStat {
     pub last_heart_beat_time: i64,
     /// Whether it is the group's trunk server.
     pub is_trunk_server: bool,
+    /// Upload/download counters.
+    pub counts: StorageCounts,
 }
 
 impl StorageStat {
@@ -376,6 +398,17 @@ impl StorageStat {
         let last_sync_update = s.i64()?;
         let last_synced_timestamp = s.i64()?;
         let last_heart_beat_time = s.i64()?;
+        let at = |off: usize| {
+            Reader::new(stat.get(off..).unwrap_or_default())
+                .i64()
+                .unwrap_or(0)
+        };
+        let counts = StorageCounts {
+            total_upload: at(STAT_UPLOAD_COUNTS),
+            success_upload: at(STAT_UPLOAD_COUNTS + 8),
+            total_download: at(STAT_DOWNLOAD_COUNTS),
+            success_download: at(STAT_DOWNLOAD_COUNTS + 8),
+        };
         let is_trunk_server = r.u8()? != 0;
         if r.remaining() != 0 {
             return Err(ProtoError::BadBody("storage record length"));
@@ -397,6 +430,7 @@ impl StorageStat {
             last_synced_timestamp,
             last_heart_beat_time,
             is_trunk_server,
+            counts,
         })
     }
 
@@ -437,7 +471,16 @@ impl StorageStat {
             out.extend_from_slice(&v.to_be_bytes());
         }
         out.extend_from_slice(&i64::from(self.storage_port).to_be_bytes());
-        out.resize(out.len() + STAT_LAST_SOURCE_UPDATE, 0);
+        let stat = out.len();
+        out.resize(stat + STAT_LAST_SOURCE_UPDATE, 0);
+        for (off, v) in [
+            (STAT_UPLOAD_COUNTS, self.counts.total_upload),
+            (STAT_UPLOAD_COUNTS + 8, self.counts.success_upload),
+            (STAT_DOWNLOAD_COUNTS, self.counts.total_download),
+            (STAT_DOWNLOAD_COUNTS + 8, self.counts.success_download),
+        ] {
+            out[stat + off..stat + off + 8].copy_from_slice(&v.to_be_bytes());
+        }
         for v in [
             self.last_source_update,
             self.last_sync_update,
@@ -527,6 +570,31 @@ impl GroupStat {
             })
             .collect()
     }
+
+    /// Encodes a whole cmd 90/91 reply body.
+    pub fn encode_list(list: &[GroupStat]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(list.len() * GROUP_STAT_LEN);
+        for g in list {
+            put_fixed_str(&mut out, &g.name, GROUP_NAME_LEN + 1);
+            for v in [
+                g.total_mb,
+                g.free_mb,
+                g.reserved_mb,
+                g.trunk_free_mb,
+                g.storage_count,
+                g.storage_port,
+                g.readable_server_count,
+                g.writable_server_count,
+                g.current_write_server,
+                g.store_path_count,
+                g.subdir_count_per_path,
+                g.current_trunk_file_id,
+            ] {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        out
+    }
 }
 
 /// A QUERY_FETCH_ONE / QUERY_FETCH_ALL / QUERY_UPDATE reply (§6.1).
@@ -601,6 +669,12 @@ mod tests {
             last_synced_timestamp: 1795602411,
             last_heart_beat_time: 1795602995,
             is_trunk_server: true,
+            counts: StorageCounts {
+                total_upload: 3,
+                success_upload: 2,
+                total_download: 9,
+                success_download: 8,
+            },
         }
     }
 

@@ -22,10 +22,10 @@ use arc_swap::ArcSwap;
 
 use super::members::TrackedPeer;
 use crate::config::{Config, StorageIds};
-use crate::proto::{ProtoError, StorageStat, TrackerClient};
+use crate::proto::{GroupStat, ProtoError, StorageStat, TrackerClient};
 
 /// Time between two refreshes after a success.
-pub const REFRESH: Duration = Duration::from_secs(30);
+pub const REFRESH: Duration = Duration::from_secs(10);
 /// First retry delay after a failure.
 pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest retry delay.
@@ -49,6 +49,14 @@ pub struct ClusterView {
     pub storage_ids: Option<Arc<StorageIds>>,
     /// Storages per group, as last listed.
     pub groups: HashMap<String, Vec<TrackedPeer>>,
+    /// The full LIST_STORAGE records per group, as last listed (status page).
+    pub storages: HashMap<String, Vec<StorageStat>>,
+    /// Every group's figures (LIST_ALL_GROUPS), as last listed.
+    pub group_stats: Vec<GroupStat>,
+    /// When a tracker last answered (unix s).
+    pub refreshed_at: Option<i64>,
+    /// The last refresh's error, if it failed.
+    pub last_error: Option<String>,
 }
 
 /// The values the not-local rules use: the tracker's when loaded from it,
@@ -185,17 +193,29 @@ impl Cluster {
         for g in groups {
             match client.list_storage(&g).await {
                 Ok(list) => {
-                    view.groups.insert(g, tracked(&list));
+                    view.groups.insert(g.clone(), tracked(&list));
+                    view.storages.insert(g, list);
                 }
                 // Unknown group: the tracker knows no storage of it.
                 Err(ProtoError::Status(2)) => {
-                    view.groups.insert(g, Vec::new());
+                    view.groups.insert(g.clone(), Vec::new());
+                    view.storages.insert(g, Vec::new());
                 }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
         }
+        // The group figures only feed the status page: a tracker that
+        // refuses them does not fail the refresh.
+        match client.list_groups().await {
+            Ok(g) => view.group_stats = g,
+            Err(e) => tracing::debug!("tracker list-groups: {e}"),
+        }
+        if first_err.is_none() {
+            view.refreshed_at = Some(crate::clock::unix_now());
+        }
+        view.last_error = first_err.as_ref().map(ToString::to_string);
         self.view.store(Arc::new(view));
         match first_err {
             None => Ok(()),
@@ -218,7 +238,7 @@ fn parse_ids(text: &str) -> Result<StorageIds, String> {
 }
 
 /// Every address of every `tracker_server` entry, in order.
-async fn tracker_addrs(cfg: &Config) -> Vec<SocketAddr> {
+pub async fn tracker_addrs(cfg: &Config) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for t in &cfg.tracker_servers {
         for host in std::iter::once(&t.host).chain(t.alt_host.as_ref()) {
@@ -349,7 +369,7 @@ mod tests {
             storage_ids: Some(Arc::new(
                 StorageIds::parse("100001 group1 10.0.0.1\n", Path::new("x")).unwrap(),
             )),
-            groups: HashMap::new(),
+            ..ClusterView::default()
         };
         assert_eq!(v.effective(&c).max_delay, 600);
         let t = cfg("load_fdfs_parameters_from_tracker=true\ntracker_server=127.0.0.4:22122\n");
@@ -396,6 +416,7 @@ mod tests {
             last_synced_timestamp: 0,
             last_heart_beat_time: 0,
             is_trunk_server: false,
+            counts: Default::default(),
         };
         let list = [
             mk("127.0.0.2", StorageStatus::Active, 6),

@@ -11,9 +11,11 @@
 
 pub mod cluster;
 pub mod decision;
+pub mod events;
 pub mod members;
 pub mod peers;
 pub mod proxy;
+pub mod reach;
 pub mod redirect;
 pub mod storage_fetch;
 
@@ -159,6 +161,10 @@ pub struct Lag {
     pub http: proxy::HttpProxy,
     /// Pooled plain-HTTP connections to peers.
     pub upstream: std::sync::Arc<crate::client::Pool>,
+    /// Whether this node reaches its peers' ports (probed in the background).
+    pub reach: reach::Reach,
+    /// The last few forwarded or failed not-local requests.
+    pub events: events::LagEvents,
 }
 
 /// What the not-local rules need from the server for one request:
@@ -313,13 +319,40 @@ pub async fn not_local(cx: &Context<'_>, req: &NotLocal<'_>) -> (Outcome, Respon
         return (Outcome::NotFound, response::error(StatusCode::NOT_FOUND));
     }
     let port = cfg.peer_http_port.unwrap_or(req.local_port);
+    let (outcome, r) = forward_or_redirect(cx, &known, ip, port, req).await;
+    let (name, peer) = match outcome {
+        Outcome::Redirect => ("redirect", Some(ip)),
+        Outcome::Proxy(p) => ("proxy", Some(p)),
+        Outcome::NotFound => ("not_found", Some(ip)),
+        _ => ("failed", Some(ip)),
+    };
+    cx.lag.events.push(events::LagEvent {
+        at: unix_now(),
+        file_id: req.id.to_string(),
+        outcome: name,
+        peer,
+        status: r.status().as_u16(),
+    });
+    (outcome, r)
+}
+
+/// A 302 to the source, or the proxy with failover (`response_mode`).
+async fn forward_or_redirect(
+    cx: &Context<'_>,
+    known: &Known<'_>,
+    ip: IpAddr,
+    port: u16,
+    req: &NotLocal<'_>,
+) -> (Outcome, Response<Body>) {
+    let cfg = cx.config;
+    let uri = req.uri;
     match cfg.response_mode {
         ResponseMode::Redirect => (Outcome::Redirect, redirect(cfg, ip, port, req)),
         // Boxed: the peer fetches are large futures; redirects and local
         // requests should not carry (and copy) their space.
         ResponseMode::Proxy => {
             let mut attempts = Vec::new();
-            let fwd = Box::pin(forward(cx, &known, ip, port, req, &mut attempts));
+            let fwd = Box::pin(forward(cx, known, ip, port, req, &mut attempts));
             let (f, why) = match tokio::time::timeout(LAG_DEADLINE, fwd).await {
                 Ok(Ok((peer, r))) => return (Outcome::Proxy(peer), r),
                 Ok(Err(())) => (combine(&attempts), describe(&attempts)),

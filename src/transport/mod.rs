@@ -262,6 +262,7 @@ pub async fn serve_and_tell(
     let cfg = app.state().config.clone();
     let admin = crate::admin::Admin::start(&app)?;
     crate::resolve::cluster::spawn_refresher(&app);
+    crate::resolve::reach::spawn_prober(&app);
     let shared = Arc::new(Shared {
         app: app.clone(),
         graceful: GracefulShutdown::new(),

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fdfs_httpd::proto::frame::{self, Header, IpWidth, Reader, HEADER_LEN};
-use fdfs_httpd::proto::{FetchReply, FileInfo, StorageIdsPage, StorageStat};
+use fdfs_httpd::proto::{FetchReply, FileInfo, GroupStat, StorageIdsPage, StorageStat};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -192,6 +192,8 @@ pub struct TrackerSpec {
     pub ids_page_size: usize,
     /// Groups and their storages for cmd 92 (unknown group → status 2).
     pub groups: Vec<(String, Vec<StorageStat>)>,
+    /// Group figures for cmd 91.
+    pub group_stats: Vec<GroupStat>,
     /// IP field width of 92/102/105 replies.
     pub ip_width: IpWidth,
     /// Servers for cmd 105 (cmd 102 answers the first); `None` → status 2.
@@ -207,6 +209,7 @@ impl Default for TrackerSpec {
             storage_ids: None,
             ids_page_size: 0,
             groups: Vec::new(),
+            group_stats: Vec::new(),
             ip_width: IpWidth::V4,
             fetch_servers: None,
             fault: Fault::None,
@@ -253,6 +256,9 @@ impl Respond for TrackerSpec {
                     lines: ids[start..end].to_vec(),
                 };
                 Action::Send(frame::reply(0, &page.encode()))
+            }
+            frame::CMD_LIST_ALL_GROUPS if body.is_empty() => {
+                Action::Send(frame::reply(0, &GroupStat::encode_list(&self.group_stats)))
             }
             frame::CMD_LIST_STORAGE if (16..32).contains(&body.len()) => {
                 let group = group_of(&body[..16]);

@@ -32,6 +32,8 @@ pub fn node_ip(i: usize) -> String {
 }
 /// fdfs-httpd's port on every node (the addresses differ).
 pub const HTTP_PORT: u16 = 8888;
+/// fdfs-httpd's admin port when a test opens it.
+pub const ADMIN_PORT: u16 = 9888;
 
 /// Where the FastDFS binaries are: `$FDFS_BIN_DIR`, else the first `PATH`
 /// entry holding `fdfs_trackerd`. Panics with what to do when neither has.
@@ -94,6 +96,8 @@ pub struct Options {
     pub trunk: bool,
     /// `use_storage_id = true` with a `storage_ids.conf` (ids 100001…).
     pub storage_ids: bool,
+    /// More `key = value` lines for the tracker's config.
+    pub tracker_keys: Vec<(&'static str, &'static str)>,
 }
 
 /// A child killed and reaped on drop.
@@ -134,6 +138,14 @@ impl Node {
     /// fdfs-httpd's address.
     pub fn http(&self) -> SocketAddr {
         format!("{}:{HTTP_PORT}", self.ip).parse().unwrap()
+    }
+    /// fdfs-httpd's admin address, when started with [`Node::admin_line`].
+    pub fn admin(&self) -> SocketAddr {
+        format!("{}:{ADMIN_PORT}", self.ip).parse().unwrap()
+    }
+    /// The config line that opens the admin listener on [`Node::admin`].
+    pub fn admin_line(&self) -> String {
+        format!("admin_listen = {}\n", self.admin())
     }
     /// Where a `M00/HH/HH/name` file lies in this node's store.
     pub fn file(&self, remote: &str) -> PathBuf {
@@ -223,6 +235,9 @@ impl Cluster {
                 &tdir.join("storage_ids.conf").display().to_string(),
             );
         }
+        for (k, v) in &opts.tracker_keys {
+            tconf = set_key(&tconf, k, v);
+        }
         let tracker_conf = root.join("tracker.conf");
         std::fs::write(&tracker_conf, tconf).unwrap();
 
@@ -286,7 +301,47 @@ impl Cluster {
         }
         cl.wait_status(&(0..n).collect::<Vec<_>>(), StorageStatus::Active, 60)
             .await;
+        if cl.opts.trunk {
+            cl.trunk_server(60).await;
+        }
         cl
+    }
+
+    /// The index of the node the tracker elected trunk server (waits at
+    /// most `secs`; small uploads need one).
+    pub async fn trunk_server(&self, secs: u64) -> usize {
+        let tc = self.tracker_client();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(list) = tc.list_storage("group1").await {
+                if let Some(s) = list.iter().find(|s| s.is_trunk_server) {
+                    if let Some(i) = self.nodes.iter().position(|n| n.ip == s.ip) {
+                        return i;
+                    }
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "no trunk server after {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The `storage_ids.conf` the tracker reads (with [`Options::storage_ids`]).
+    pub fn storage_ids_file(&self) -> PathBuf {
+        self.dir.path().join("tracker/storage_ids.conf")
+    }
+
+    /// Config lines pointing fdfs-httpd at the tracker.
+    pub fn tracker_lines(&self) -> String {
+        format!("tracker_server = {}\n", tracker())
+    }
+
+    /// Node `i`'s fdfs-httpd output (its error log) so far.
+    pub fn httpd_log(&self, i: usize) -> String {
+        let p = self.dir.path().join(format!("httpd{}.out", self.nodes[i].name));
+        std::fs::read_to_string(p).unwrap_or_default()
     }
 
     /// The options the cluster was started with.

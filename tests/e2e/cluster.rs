@@ -272,6 +272,10 @@ impl Cluster {
                 ("if_alias_prefix", String::new()),
                 ("heart_beat_interval", "2".into()),
                 ("stat_report_interval", "5".into()),
+                // 256 makes every storage create 65536 directories at its
+                // first start: seconds on an idle disk, over a minute on a
+                // busy one. File IDs still name two hex subdirectories.
+                ("subdir_count_per_path", "16".into()),
             ] {
                 c = set_key(&c, k, &v);
             }
@@ -340,7 +344,10 @@ impl Cluster {
 
     /// Node `i`'s fdfs-httpd output (its error log) so far.
     pub fn httpd_log(&self, i: usize) -> String {
-        let p = self.dir.path().join(format!("httpd{}.out", self.nodes[i].name));
+        let p = self
+            .dir
+            .path()
+            .join(format!("httpd{}.out", self.nodes[i].name));
         std::fs::read_to_string(p).unwrap_or_default()
     }
 

@@ -6,7 +6,19 @@
 use fdfs_httpd::fileid::FileId;
 
 use super::cluster::{node_ip, Cluster};
-use super::support::{self, request, sha256};
+use super::support::{self, sha256, Resp};
+
+/// `support::request` on the heap: a request future holds 80 KiB of read
+/// buffers, and a test awaiting many of them inline outgrows the test
+/// thread's stack in debug builds.
+pub async fn req(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Resp {
+    Box::pin(support::request(addr, method, target, headers)).await
+}
 
 /// Deterministic test bytes.
 pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -89,18 +101,18 @@ pub fn assert_decode_matches(cl: &Cluster, id: &str, len: u64) {
 /// on node `addr`; returns the ETag.
 pub async fn check_reads(addr: std::net::SocketAddr, id: &str, want: &[u8]) -> String {
     let u = url(id);
-    let r = request(addr, "GET", &u, &[]).await;
+    let r = req(addr, "GET", &u, &[]).await;
     assert_eq!(r.status, 200, "GET {u} on {addr}");
     assert_eq!(sha256(&r.body), sha256(want), "GET {u} on {addr}: bytes");
     let etag = r.header("etag").expect("etag");
-    let r = request(addr, "HEAD", &u, &[]).await;
+    let r = req(addr, "HEAD", &u, &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some(want.len().to_string()));
     assert!(r.body.is_empty());
     assert_eq!(r.header("etag").as_deref(), Some(etag.as_str()));
-    let r = request(addr, "GET", &u, &[("If-None-Match", &etag)]).await;
+    let r = req(addr, "GET", &u, &[("If-None-Match", &etag)]).await;
     assert_eq!(r.status, 304, "If-None-Match on {addr}");
-    let r = request(addr, "GET", &format!("{u}?filename=report%20v1.bin"), &[]).await;
+    let r = req(addr, "GET", &format!("{u}?filename=report%20v1.bin"), &[]).await;
     assert_eq!(r.status, 200);
     assert!(
         r.header("content-disposition")
@@ -110,12 +122,12 @@ pub async fn check_reads(addr: std::net::SocketAddr, id: &str, want: &[u8]) -> S
         r.header("content-disposition")
     );
     if want.len() >= 20 {
-        let r = request(addr, "GET", &u, &[("Range", "bytes=5-14")]).await;
+        let r = req(addr, "GET", &u, &[("Range", "bytes=5-14")]).await;
         assert_eq!(r.status, 206);
         assert_eq!(r.body, &want[5..15]);
         let n = want.len();
         assert_eq!(r.header("content-range"), Some(format!("bytes 5-14/{n}")));
-        let r = request(addr, "GET", &u, &[("Range", "bytes=0-1,-3")]).await;
+        let r = req(addr, "GET", &u, &[("Range", "bytes=0-1,-3")]).await;
         assert_eq!(r.status, 206);
         let ct = r.header("content-type").unwrap();
         let all = support::multipart_parts(&r.body, &support::boundary_of(&ct));
@@ -125,9 +137,8 @@ pub async fn check_reads(addr: std::net::SocketAddr, id: &str, want: &[u8]) -> S
         assert!(parts[0].ends_with(&want[..2]));
         assert!(parts[1].ends_with(&want[n - 3..]));
     } else if want.is_empty() {
-        let r = request(addr, "GET", &u, &[("Range", "bytes=0-9")]).await;
+        let r = req(addr, "GET", &u, &[("Range", "bytes=0-9")]).await;
         assert_eq!(r.status, 416);
     }
     etag
 }
-

@@ -181,6 +181,20 @@ fn status_only(status: u8) -> Action {
     Action::Send(frame::reply(status, &[]))
 }
 
+/// What a real 6.16.1 tracker answers to cmd 75 with the fixtures'
+/// `tracker.conf` (recorded, and checked against a running tracker by
+/// `tests/e2e_trunk.rs`: same keys, same order).
+pub const REAL_PARAMS_TEXT: &str =
+    "use_storage_id=0\nid_type_in_filename=ip\ntrust_storage_server_id=1\n\
+response_ip_addr_size=16\nstorage_ip_changed_auto_adjust=1\nstorage_sync_file_max_delay=86400\n\
+store_path=0\nreserved_storage_space=20.00%\nuse_trunk_file=0\nslot_min_size=256\n\
+slot_max_size=1048576\ntrunk_alloc_alignment_size=256\ntrunk_file_size=67108864\n\
+trunk_create_file_advance=0\ntrunk_create_file_time_base=02:00\ntrunk_create_file_interval=86400\n\
+trunk_create_file_space_threshold=21474836480\ntrunk_init_check_occupying=0\n\
+trunk_init_reload_from_binlog=0\ntrunk_free_space_merge=1\ndelete_unused_trunk_files=0\n\
+trunk_compress_binlog_min_interval=86400\ntrunk_compress_binlog_interval=86400\n\
+trunk_compress_binlog_time_base=03:00\ntrunk_binlog_max_backups=7\nstore_slave_file_use_link=0\n";
+
 /// How the fake tracker answers.
 #[derive(Debug, Clone)]
 pub struct TrackerSpec {
@@ -194,7 +208,9 @@ pub struct TrackerSpec {
     pub groups: Vec<(String, Vec<StorageStat>)>,
     /// IP field width of 92/102/105 replies.
     pub ip_width: IpWidth,
-    /// Servers for cmd 105 (cmd 102 answers the first); `None` → status 2.
+    /// Servers for cmd 105 (cmd 102 answers the first; a real tracker
+    /// picks one by its `download_server` rule); `None` → status 2, as is
+    /// a group missing from a non-empty `groups`.
     pub fetch_servers: Option<Vec<(String, u16)>>,
     /// Injected misbehaviour.
     pub fault: Fault,
@@ -203,7 +219,7 @@ pub struct TrackerSpec {
 impl Default for TrackerSpec {
     fn default() -> Self {
         TrackerSpec {
-            params_text: "use_storage_id=0\nid_type_in_filename=ip\nresponse_ip_addr_size=16\nstorage_sync_file_max_delay=86400\n".into(),
+            params_text: REAL_PARAMS_TEXT.into(),
             storage_ids: None,
             ids_page_size: 0,
             groups: Vec::new(),
@@ -276,6 +292,10 @@ impl Respond for TrackerSpec {
             frame::CMD_QUERY_FETCH_ONE | frame::CMD_QUERY_FETCH_ALL
                 if body.len() >= 38 && body.len() < 144 =>
             {
+                let group = group_of(&body[..16]);
+                if !self.groups.is_empty() && !self.groups.iter().any(|(g, _)| *g == group) {
+                    return status_only(frame::status::ENOENT);
+                }
                 let Some(servers) = self.fetch_servers.as_ref().filter(|s| !s.is_empty()) else {
                     return status_only(frame::status::ENOENT);
                 };
@@ -284,10 +304,7 @@ impl Respond for TrackerSpec {
                 } else {
                     servers.clone()
                 };
-                let reply = FetchReply {
-                    group: group_of(&body[..16]),
-                    servers,
-                };
+                let reply = FetchReply { group, servers };
                 Action::Send(frame::reply(0, &reply.encode(self.ip_width)))
             }
             _ => status_only(frame::status::EINVAL),
@@ -335,7 +352,8 @@ impl Respond for StorageSpec {
             frame::CMD_ACTIVE_TEST => status_only(0),
             frame::CMD_QUERY_FILE_INFO if body.len() > 16 => {
                 if group_of(&body[..16]) != self.group {
-                    return status_only(frame::status::EINVAL);
+                    // The real storage closes after this EINVAL.
+                    return Action::SendAndClose(frame::reply(frame::status::EINVAL, &[]));
                 }
                 let remote = String::from_utf8_lossy(&body[16..]).into_owned();
                 let Some(content) = self.files.get(&remote) else {
@@ -381,7 +399,9 @@ impl Respond for StorageSpec {
                     _ => Action::Send(frame::reply(0, data)),
                 }
             }
-            _ => status_only(frame::status::EINVAL),
+            // The real storage closes after an unknown command; the real
+            // tracker keeps the connection.
+            _ => Action::SendAndClose(frame::reply(frame::status::EINVAL, &[])),
         }
     }
 }

@@ -6,6 +6,10 @@
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "support/fake_fdfs.rs"]
+mod fake_fdfs;
+#[path = "e2e/fakes_vs_real.rs"]
+mod fakes_vs_real;
 #[path = "e2e/reads.rs"]
 mod reads;
 mod support;
@@ -111,6 +115,29 @@ async fn uploads_read_everywhere_decode_and_delete() {
         assert_decode_matches(&cl, id, data.len() as u64);
     }
     eprintln!("reads checked in {:?}", t0.elapsed());
+
+    // The fakes answer like these daemons (storage IDs off; empty,
+    // appender and slave files).
+    let remote: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .filter(|(_, d)| d.len() < 8 << 20)
+        .map(|(id, d)| (id[7..].to_string(), d.clone()))
+        .collect();
+    let facts = fakes_vs_real::Facts {
+        tracker: cluster::tracker().parse().unwrap(),
+        storage: format!("{}:23000", node_ip(0)).parse().unwrap(),
+        files: &remote,
+    };
+    let (diffs, seen) = Box::pin(fakes_vs_real::compare(&facts)).await;
+    for l in &seen {
+        eprintln!("real: {l}");
+    }
+    assert!(
+        diffs.is_empty(),
+        "fakes differ from the real daemons:\n{}",
+        diffs.join("\n")
+    );
+    eprintln!("fakes compared in {:?}", t0.elapsed());
 
     // Delete: 404 on every node once the open-file cache lets go.
     let (del, _) = files[1].clone();

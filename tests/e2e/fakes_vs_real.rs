@@ -151,50 +151,56 @@ pub async fn compare(f: &Facts<'_>) -> (Vec<String>, Vec<String>) {
         &query_fetch_all_request("group1", first).expect("request"),
     )
     .await;
-    let servers = fdfs_httpd::proto::FetchReply::parse(&fetch_all.body)
-        .expect("real fetch-all parses")
-        .servers;
     let tspec = TrackerSpec {
         params_text: params_text.clone(),
         storage_ids: ids,
         groups: vec![("group1".into(), list.clone())],
-        fetch_servers: Some(servers),
+        // The real tracker's rule over the real storage list.
+        fetch_servers: None,
         ..TrackerSpec::default()
     };
     let fake_t = fake_fdfs::start_tracker_on(f.tracker.ip(), tspec).await;
 
     let unknown = "M00/00/00/wKgAAmgAAAAAAAAAAAAAAAAAAAA123.txt";
-    let treqs: Vec<(&str, Vec<u8>)> = vec![
-        ("ACTIVE_TEST", frame::active_test_request()),
-        ("PARAMETERS", parameters_request()),
-        ("FETCH_STORAGE_IDS start 0", storage_ids_request(0, false)),
-        ("FETCH_STORAGE_IDS start 99", storage_ids_request(99, false)),
+    let mut treqs: Vec<(String, Vec<u8>)> = vec![
+        ("ACTIVE_TEST".into(), frame::active_test_request()),
+        ("PARAMETERS".into(), parameters_request()),
         (
-            "FETCH_STORAGE_IDS allow empty",
+            "FETCH_STORAGE_IDS start 0".into(),
+            storage_ids_request(0, false),
+        ),
+        (
+            "FETCH_STORAGE_IDS start 99".into(),
+            storage_ids_request(99, false),
+        ),
+        (
+            "FETCH_STORAGE_IDS allow empty".into(),
             storage_ids_request(0, true),
         ),
         (
-            "LIST_STORAGE unknown group",
+            "LIST_STORAGE unknown group".into(),
             list_storage_request("nogroup", None).expect("request"),
         ),
         (
-            "LIST_STORAGE unknown storage id",
+            "LIST_STORAGE unknown storage id".into(),
             list_storage_request("group1", Some("999999")).expect("request"),
         ),
         (
-            "QUERY_FETCH_ALL",
-            query_fetch_all_request("group1", first).expect("request"),
-        ),
-        (
-            "QUERY_FETCH_ONE unknown group",
+            "QUERY_FETCH_ONE unknown group".into(),
             query_fetch_one_request("nogroup", first).expect("request"),
         ),
         (
-            "QUERY_FETCH_ALL unknown file",
+            "QUERY_FETCH_ALL unknown file".into(),
             query_fetch_all_request("group1", unknown).expect("request"),
         ),
-        ("unknown command 250", frame::message(250, 0, &[])),
+        ("unknown command 250".into(), frame::message(250, 0, &[])),
     ];
+    for (remote, _) in f.files {
+        treqs.push((
+            format!("QUERY_FETCH_ALL {remote}"),
+            query_fetch_all_request("group1", remote).expect("request"),
+        ));
+    }
     for (what, req) in &treqs {
         let (real, fake) = tokio::join!(exchange(f.tracker, req), exchange(fake_t.addr, req));
         seen.push(format!("tracker {what}: {}", describe(&real)));

@@ -201,7 +201,7 @@ async fn replication_lag_and_source_outage() {
     assert_eq!(r.status, 302);
     assert_eq!(
         r.header("location"),
-        Some(format!("http://127.0.0.2:8888{u}?redirect=1"))
+        Some(format!("http://{}:8888{u}?redirect=1", node_ip(a)))
     );
     cl.start_httpd(b, "").await;
 

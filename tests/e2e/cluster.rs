@@ -300,8 +300,12 @@ impl Cluster {
             nodes,
         };
         cl.start_tracker().await;
+        // One after another: a storage that learns of a peer still joining
+        // can record its port as 0 and not sync to it for minutes, leaving
+        // the peer in WAIT_SYNC.
         for i in 0..n {
             cl.start_storaged(i);
+            cl.wait_listed(i, 30).await;
         }
         cl.wait_status(&(0..n).collect::<Vec<_>>(), StorageStatus::Active, 60)
             .await;
@@ -420,6 +424,29 @@ impl Cluster {
             Duration::from_secs(2),
             Duration::from_secs(5),
         )
+    }
+
+    /// Waits (at most `secs`) until the tracker lists storage `i` with its
+    /// port, whatever its state.
+    pub async fn wait_listed(&self, i: usize, secs: u64) {
+        let tc = self.tracker_client();
+        let t0 = Instant::now();
+        loop {
+            let list = tc.list_storage("group1").await;
+            if let Ok(list) = &list {
+                if list
+                    .iter()
+                    .any(|s| s.ip == self.nodes[i].ip && s.storage_port != 0)
+                {
+                    return;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "storage {i} not listed after {secs} s: {list:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits (at most `secs`) until the tracker lists the storages `idx`

@@ -159,10 +159,10 @@ pub async fn compare(f: &Facts<'_>) -> (Vec<String>, Vec<String>) {
         fetch_servers: None,
         ..TrackerSpec::default()
     };
-    let fake_t = fake_fdfs::start_tracker_on(f.tracker.ip(), tspec).await;
+    let fake_t = fake_fdfs::start_tracker_on(f.tracker.ip(), tspec.clone()).await;
 
     let unknown = "M00/00/00/wKgAAmgAAAAAAAAAAAAAAAAAAAA123.txt";
-    let mut treqs: Vec<(String, Vec<u8>)> = vec![
+    let treqs: Vec<(String, Vec<u8>)> = vec![
         ("ACTIVE_TEST".into(), frame::active_test_request()),
         ("PARAMETERS".into(), parameters_request()),
         (
@@ -195,12 +195,6 @@ pub async fn compare(f: &Facts<'_>) -> (Vec<String>, Vec<String>) {
         ),
         ("unknown command 250".into(), frame::message(250, 0, &[])),
     ];
-    for (remote, _) in f.files {
-        treqs.push((
-            format!("QUERY_FETCH_ALL {remote}"),
-            query_fetch_all_request("group1", remote).expect("request"),
-        ));
-    }
     for (what, req) in &treqs {
         let (real, fake) = tokio::join!(exchange(f.tracker, req), exchange(fake_t.addr, req));
         seen.push(format!("tracker {what}: {}", describe(&real)));
@@ -256,6 +250,46 @@ pub async fn compare(f: &Facts<'_>) -> (Vec<String>, Vec<String>) {
         ));
     }
     drop(fake_t);
+    // QUERY_FETCH_ALL of every file: the rule reads the storages' sync
+    // times, which move while files replicate, so the fake gets the list
+    // of the moment; a difference that persists over three tries counts.
+    for (remote, _) in f.files {
+        let req = query_fetch_all_request("group1", remote).expect("request");
+        let mut last = None;
+        for _ in 0..3 {
+            let now = exchange(
+                f.tracker,
+                &list_storage_request("group1", None).expect("request"),
+            )
+            .await;
+            let spec = TrackerSpec {
+                groups: vec![(
+                    "group1".into(),
+                    StorageStat::parse_list(&now.body).expect("real list parses"),
+                )],
+                ..tspec.clone()
+            };
+            let fake = fake_fdfs::start_tracker_on(f.tracker.ip(), spec).await;
+            let (real, faked) = tokio::join!(exchange(f.tracker, &req), exchange(fake.addr, &req));
+            if real == faked {
+                seen.push(format!(
+                    "tracker QUERY_FETCH_ALL {remote}: {}",
+                    describe(&real)
+                ));
+                last = None;
+                break;
+            }
+            last = Some((real, faked));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if let Some((real, faked)) = last {
+            diffs.push(format!(
+                "tracker QUERY_FETCH_ALL {remote}: real {} / fake {}",
+                describe(&real),
+                describe(&faked)
+            ));
+        }
+    }
     // The fake's default parameter text has the real tracker's keys, in
     // its order (values follow each config).
     let keys = |t: &str| -> Vec<String> {

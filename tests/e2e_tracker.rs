@@ -2,8 +2,9 @@
 //! started while the tracker is down serves local files, then takes
 //! `storage_sync_file_max_delay`, `use_storage_id` and the storage-ID table
 //! from the tracker once it is back (`load_fdfs_parameters_from_tracker`);
-//! a storage the tracker lists OFFLINE is no longer tried first. Ignored by
-//! `cargo test`; run by `scripts/e2e`.
+//! a storage the tracker lists OFFLINE is no longer tried first, and one
+//! listed WAIT_SYNC after a tracker restart is still tried last. Ignored
+//! by `cargo test`; run by `scripts/e2e`.
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
@@ -229,4 +230,35 @@ async fn tracker_down_at_start_then_parameters_ids_and_states() {
     assert_eq!(r.status, 206);
     assert_eq!(r.body, &f2[1000..2000]);
     eprintln!("parameters and ids from the tracker in {:?}", t0.elapsed());
+
+    // The tracker, restarted while B's storaged is down, lists A and C
+    // WAIT_SYNC (B is their sync source): no storage is readable. With
+    // A's front down too, C, listed but unreadable, is the last resort.
+    let tc = cl.tracker_client();
+    let list = tc.list_storage("group1").await.expect("list");
+    eprintln!(
+        "after the tracker restart: {:?}",
+        list.iter()
+            .map(|s| format!("{} {:?}", s.ip, s.status))
+            .collect::<Vec<_>>()
+    );
+    cl.stop_httpd(a);
+    cl.start_httpd(b, &from_tracker).await;
+    wait_status_json(badmin, 15, "C listed unreadable", |v| {
+        v["tracker"]["effective"]["storage_ids"] == 3 && listed(v, &c_ip, false)
+    })
+    .await;
+    let r = req(bh, "GET", &url(&id2), &[]).await;
+    assert_eq!(r.status, 200, "C (WAIT_SYNC) as the last resort");
+    assert_eq!(sha256(&r.body), sha256(&f2));
+    assert!(
+        cl.httpd_log(b)
+            .contains(&format!("served by failover peer {c_ip}")),
+        "{}",
+        cl.httpd_log(b)
+    );
+    eprintln!(
+        "unreadable storages as the last resort in {:?}",
+        t0.elapsed()
+    );
 }

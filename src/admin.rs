@@ -7,7 +7,7 @@
 //! | `/live` | 200 while the process serves |
 //! | `/ready` | 200 when the config is loaded and every store path's `data` directory is readable, else 503 with the reasons |
 //! | `/metrics` | Prometheus text format ([`crate::metrics`]) |
-//! | `/status` | JSON (`Accept: application/json`, or no `text/html`): version, uptime, decoded config summary, known peers, the tracker's view of the hosted groups, this node's reach of its peers, the last lag events; HTML ([`crate::status::page`]) to a browser |
+//! | `/status` | JSON (`Accept: application/json`, or no `text/html`): version, uptime, decoded config summary, known peers, the tracker's view (`tracker`: parameters and storage IDs when loaded from it, the effective values, each group's storages with their state; `cluster`: the hosted groups' storages as `fdfs_monitor` shows them), this node's reach of its peers, the last lag events; HTML ([`crate::status::page`]) to a browser |
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -416,8 +416,55 @@ pub fn status_json(app: &App, state: &State) -> String {
             p.addr, p.state, p.upstream_ok, p.upstream_failed
         );
     }
-    o.push_str("],");
+    o.push_str("],\"tracker\":");
+    tracker_json(&mut o, app, c);
+    o.push(',');
     report(app, state).json_members(&mut o);
     o.push('}');
     o
+}
+
+/// The tracker's view (`resolve::cluster`): what was loaded from it, the
+/// values in force, and each group's storages as last listed.
+fn tracker_json(o: &mut String, app: &App, c: &Config) {
+    let view = app.lag.cluster.view();
+    let eff = view.effective(c);
+    o.push_str("{\"params\":");
+    match view.params {
+        Some(p) => {
+            let _ = write!(
+                o,
+                "{{\"storage_sync_file_max_delay\":{},\"use_storage_id\":{}}}",
+                p.max_delay, p.use_storage_id
+            );
+        }
+        None => o.push_str("null"),
+    }
+    let _ = write!(
+        o,
+        ",\"effective\":{{\"storage_sync_file_max_delay\":{},\"storage_ids\":{}}},\"groups\":{{",
+        eff.max_delay,
+        eff.storage_ids.len()
+    );
+    let mut groups: Vec<_> = view.groups.iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    for (i, (name, peers)) in groups.into_iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        push_json_str(o, name.as_bytes());
+        o.push_str(":[");
+        for (j, p) in peers.iter().enumerate() {
+            if j > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "{{\"addr\":\"{}\",\"storage_port\":{},\"readable\":{}}}",
+                p.ip, p.storage_port, p.readable
+            );
+        }
+        o.push(']');
+    }
+    o.push_str("}}");
 }

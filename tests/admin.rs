@@ -143,6 +143,14 @@ async fn live_metrics_and_status() {
     assert_eq!(v["peers"][0]["state"], "up");
     assert_eq!(v["peers"][0]["upstream_ok"], 1);
     assert_eq!(v["peers"][0]["upstream_failed"], 1);
+    // No tracker: nothing loaded, the configured values in force.
+    assert_eq!(v["tracker"]["params"], serde_json::Value::Null);
+    assert_eq!(
+        v["tracker"]["effective"]["storage_sync_file_max_delay"],
+        v["config"]["storage_sync_file_max_delay"]
+    );
+    assert_eq!(v["tracker"]["effective"]["storage_ids"], 0);
+    assert_eq!(v["tracker"]["groups"], serde_json::json!({}));
 
     // Admin paths are not on the public listener, and vice versa.
     assert_ne!(support::get(srv.addr, "/metrics").await.status, 200);

@@ -6,137 +6,20 @@
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "support/fake_fdfs.rs"]
+mod fake_fdfs;
+#[path = "e2e/fakes_vs_real.rs"]
+mod fakes_vs_real;
+#[path = "e2e/reads.rs"]
+mod reads;
 mod support;
 
 use std::time::{Duration, Instant};
 
 use cluster::{node_ip, Cluster, Options};
-use fdfs_httpd::fileid::FileId;
 use fdfs_httpd::proto::tracker::StorageStatus;
+use reads::{assert_decode_matches, bytes, check_reads, url};
 use support::{request, sha256};
-
-/// Deterministic test bytes.
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn url(id: &str) -> String {
-    format!("/{id}")
-}
-
-fn parse(id: &str) -> FileId {
-    let (g, r) = id.split_once('/').unwrap();
-    FileId::parse(g, r).unwrap_or_else(|e| panic!("{id}: {e:?}"))
-}
-
-/// `fdfs_file_info`'s fields: (source ip or id, create "Y-m-d H:M:S", size, crc32).
-fn file_info(cl: &Cluster, id: &str) -> std::collections::HashMap<String, String> {
-    let out = cl.tool("fdfs_file_info", &[id]);
-    out.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn fmt_local(ts: i64) -> String {
-    // fdfs_file_info prints local time; the test machine runs in UTC unless
-    // TZ says otherwise, so compare through `date`.
-    let out = std::process::Command::new("date")
-        .arg("-d")
-        .arg(format!("@{ts}"))
-        .arg("+%Y-%m-%d %H:%M:%S")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// Asserts that fdfs-httpd's decode of `id` equals `fdfs_file_info`.
-fn assert_decode_matches(cl: &Cluster, id: &str, len: u64) {
-    let f = parse(id);
-    let info = file_info(cl, id);
-    let enc = f.encoded();
-    assert_eq!(
-        info["source ip address"],
-        enc.source
-            .to_string()
-            .replace("100001", &node_ip(0))
-            .replace("100002", &node_ip(1))
-            .replace("100003", &node_ip(2)),
-        "{id}: source"
-    );
-    assert_eq!(
-        info["file create timestamp"],
-        fmt_local(enc.create_ts),
-        "{id}: timestamp"
-    );
-    assert_eq!(info["file size"], len.to_string(), "{id}: size");
-    if let Some(s) = f.size() {
-        assert_eq!(s, len, "{id}: decoded size");
-    }
-    let crc = info["file crc32"]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    let file_type = &info["file type"];
-    if file_type == "normal" || file_type == "trunk" {
-        assert_eq!(crc, (enc.crc32 as i32).to_string(), "{id}: crc32");
-    }
-}
-
-/// GET, HEAD, Range, multi-range, If-None-Match and `?filename=` of `id`
-/// on node `addr`; returns the ETag.
-async fn check_reads(addr: std::net::SocketAddr, id: &str, want: &[u8]) -> String {
-    let u = url(id);
-    let r = request(addr, "GET", &u, &[]).await;
-    assert_eq!(r.status, 200, "GET {u} on {addr}");
-    assert_eq!(sha256(&r.body), sha256(want), "GET {u} on {addr}: bytes");
-    let etag = r.header("etag").expect("etag");
-    let r = request(addr, "HEAD", &u, &[]).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-length"), Some(want.len().to_string()));
-    assert!(r.body.is_empty());
-    assert_eq!(r.header("etag").as_deref(), Some(etag.as_str()));
-    let r = request(addr, "GET", &u, &[("If-None-Match", &etag)]).await;
-    assert_eq!(r.status, 304, "If-None-Match on {addr}");
-    let r = request(addr, "GET", &format!("{u}?filename=report%20v1.bin"), &[]).await;
-    assert_eq!(r.status, 200);
-    assert!(
-        r.header("content-disposition")
-            .unwrap()
-            .contains("report v1.bin"),
-        "{:?}",
-        r.header("content-disposition")
-    );
-    if want.len() >= 20 {
-        let r = request(addr, "GET", &u, &[("Range", "bytes=5-14")]).await;
-        assert_eq!(r.status, 206);
-        assert_eq!(r.body, &want[5..15]);
-        let n = want.len();
-        assert_eq!(r.header("content-range"), Some(format!("bytes 5-14/{n}")));
-        let r = request(addr, "GET", &u, &[("Range", "bytes=0-1,-3")]).await;
-        assert_eq!(r.status, 206);
-        let ct = r.header("content-type").unwrap();
-        let all = support::multipart_parts(&r.body, &support::boundary_of(&ct));
-        // Preamble, the two parts, the closing `--`.
-        assert_eq!(all.len(), 4);
-        let parts = &all[1..3];
-        assert!(parts[0].ends_with(&want[..2]));
-        assert!(parts[1].ends_with(&want[n - 3..]));
-    } else if want.is_empty() {
-        let r = request(addr, "GET", &u, &[("Range", "bytes=0-9")]).await;
-        assert_eq!(r.status, 416);
-    }
-    etag
-}
 
 async fn wait_404(cl: &Cluster, id: &str, secs: u64) {
     for n in &cl.nodes {
@@ -233,6 +116,29 @@ async fn uploads_read_everywhere_decode_and_delete() {
     }
     eprintln!("reads checked in {:?}", t0.elapsed());
 
+    // The fakes answer like these daemons (storage IDs off; empty,
+    // appender and slave files).
+    let remote: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .filter(|(_, d)| d.len() < 8 << 20)
+        .map(|(id, d)| (id[7..].to_string(), d.clone()))
+        .collect();
+    let facts = fakes_vs_real::Facts {
+        tracker: cluster::tracker().parse().unwrap(),
+        storage: format!("{}:23000", node_ip(0)).parse().unwrap(),
+        files: &remote,
+    };
+    let (diffs, seen) = Box::pin(fakes_vs_real::compare(&facts)).await;
+    for l in &seen {
+        eprintln!("real: {l}");
+    }
+    assert!(
+        diffs.is_empty(),
+        "fakes differ from the real daemons:\n{}",
+        diffs.join("\n")
+    );
+    eprintln!("fakes compared in {:?}", t0.elapsed());
+
     // Delete: 404 on every node once the open-file cache lets go.
     let (del, _) = files[1].clone();
     cl.tool("fdfs_delete_file", &[&del]);
@@ -295,7 +201,7 @@ async fn replication_lag_and_source_outage() {
     assert_eq!(r.status, 302);
     assert_eq!(
         r.header("location"),
-        Some(format!("http://127.0.0.2:8888{u}?redirect=1"))
+        Some(format!("http://{}:8888{u}?redirect=1", node_ip(a)))
     );
     cl.start_httpd(b, "").await;
 

@@ -85,6 +85,20 @@ impl Known<'_> {
             })
     }
 
+    /// Whether the tracker lists `ip` in the group as not readable.
+    fn listed_unreadable(&self, ip: IpAddr) -> bool {
+        self.tracker
+            .is_some_and(|t| t.iter().any(|p| canonical(p.ip) == ip && !p.readable))
+    }
+
+    /// The tracker's storages of the group not listed readable (none
+    /// without a tracker view), in listed order.
+    fn unreadable(&self) -> Vec<IpAddr> {
+        self.tracker
+            .map(|t| t.iter().filter(|p| !p.readable).map(|p| p.ip).collect())
+            .unwrap_or_default()
+    }
+
     /// Failover peers before ordering: the tracker's readable storages when
     /// a tracker view exists, else the static members (`peer_ip_addrs` and
     /// the group's ID-table addresses).
@@ -108,7 +122,12 @@ impl Known<'_> {
 /// The storages to try for a file whose decoded source is `source`: the
 /// source first (when it is a member), then the other peers, fastest first
 /// (`latency` = the peer's recent response time; unknown ones after known
-/// ones, in listed order). Local addresses and duplicates are left out.
+/// ones, in listed order). A source the tracker lists but not readable
+/// (OFFLINE, WAIT_SYNC, write-only) comes after the peers instead, and
+/// the group's other unreadable storages last: their HTTP front may
+/// outlive their storage daemon, and a tracker restarted while a storage
+/// is down lists the others WAIT_SYNC for minutes though they hold every
+/// file they held before. Local addresses and duplicates are left out.
 pub fn candidates(
     known: &Known<'_>,
     source: IpAddr,
@@ -117,12 +136,18 @@ pub fn candidates(
 ) -> Vec<Candidate> {
     let source = canonical(source);
     let mut out = Vec::new();
+    let mut source_last = None;
     if known.is_member(source) && !is_local(source) {
-        out.push(Candidate {
+        let c = Candidate {
             ip: source,
             storage_port: known.storage_port(source),
             role: Role::Source,
-        });
+        };
+        if known.listed_unreadable(source) {
+            source_last = Some(c);
+        } else {
+            out.push(c);
+        }
     }
     let mut peers: Vec<IpAddr> = Vec::new();
     for ip in known.peers().into_iter().map(canonical) {
@@ -136,6 +161,18 @@ pub fn candidates(
         None => (1u8, Duration::ZERO),
     });
     out.extend(peers.into_iter().map(|ip| Candidate {
+        ip,
+        storage_port: known.storage_port(ip),
+        role: Role::Peer,
+    }));
+    out.extend(source_last);
+    let mut last: Vec<IpAddr> = Vec::new();
+    for ip in known.unreadable().into_iter().map(canonical) {
+        if ip != source && !is_local(ip) && !last.contains(&ip) {
+            last.push(ip);
+        }
+    }
+    out.extend(last.into_iter().map(|ip| Candidate {
         ip,
         storage_port: known.storage_port(ip),
         role: Role::Peer,
@@ -248,6 +285,7 @@ mod tests {
                 ("127.0.0.2".into(), Role::Source),
                 ("127.0.0.5".into(), Role::Peer),
                 ("127.0.0.4".into(), Role::Peer),
+                ("127.0.0.6".into(), Role::Peer),
             ]
         );
         assert_eq!(c[0].storage_port, Some(23000));
@@ -256,7 +294,20 @@ mod tests {
         assert!(c
             .iter()
             .all(|c| c.role == Role::Peer && c.ip != ip("8.8.8.8")));
-        assert_eq!(c.len(), 4);
+        assert_eq!(c.len(), 5);
+        assert_eq!(c[4].ip, ip("127.0.0.6"), "unreadable last");
+        // A source the tracker lists unreadable is tried after the peers.
+        let c = candidates(&k, ip("127.0.0.6"), |i| i == ip("127.0.0.3"), lat);
+        let got: Vec<(String, Role)> = c.iter().map(|c| (c.ip.to_string(), c.role)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("127.0.0.5".into(), Role::Peer),
+                ("127.0.0.4".into(), Role::Peer),
+                ("127.0.0.2".into(), Role::Peer),
+                ("127.0.0.6".into(), Role::Source),
+            ]
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub fn node_ip(i: usize) -> String {
 }
 /// fdfs-httpd's port on every node (the addresses differ).
 pub const HTTP_PORT: u16 = 8888;
+/// fdfs-httpd's admin port when a test opens it.
+pub const ADMIN_PORT: u16 = 9888;
 
 /// Where the FastDFS binaries are: `$FDFS_BIN_DIR`, else the first `PATH`
 /// entry holding `fdfs_trackerd`. Panics with what to do when neither has.
@@ -94,9 +96,11 @@ pub struct Options {
     pub trunk: bool,
     /// `use_storage_id = true` with a `storage_ids.conf` (ids 100001…).
     pub storage_ids: bool,
-    /// The storages' `subdir_count_per_path` (the fixtures' 256 when
-    /// unset: 65536 directories per store, slow to create and remove).
+    /// The storages' `subdir_count_per_path` (16 when unset; the fixtures'
+    /// 256 makes 65536 directories per store, slow to create and remove).
     pub subdirs: Option<u32>,
+    /// More `key = value` lines for the tracker's config.
+    pub tracker_keys: Vec<(&'static str, &'static str)>,
 }
 
 /// A child killed and reaped on drop.
@@ -137,6 +141,14 @@ impl Node {
     /// fdfs-httpd's address.
     pub fn http(&self) -> SocketAddr {
         format!("{}:{HTTP_PORT}", self.ip).parse().unwrap()
+    }
+    /// fdfs-httpd's admin address, when started with [`Node::admin_line`].
+    pub fn admin(&self) -> SocketAddr {
+        format!("{}:{ADMIN_PORT}", self.ip).parse().unwrap()
+    }
+    /// The config line that opens the admin listener on [`Node::admin`].
+    pub fn admin_line(&self) -> String {
+        format!("admin_listen = {}\n", self.admin())
     }
     /// Where a `M00/HH/HH/name` file lies in this node's store.
     pub fn file(&self, remote: &str) -> PathBuf {
@@ -226,6 +238,9 @@ impl Cluster {
                 &tdir.join("storage_ids.conf").display().to_string(),
             );
         }
+        for (k, v) in &opts.tracker_keys {
+            tconf = set_key(&tconf, k, v);
+        }
         let tracker_conf = root.join("tracker.conf");
         std::fs::write(&tracker_conf, tconf).unwrap();
 
@@ -260,6 +275,10 @@ impl Cluster {
                 ("if_alias_prefix", String::new()),
                 ("heart_beat_interval", "2".into()),
                 ("stat_report_interval", "5".into()),
+                // 256 makes every storage create 65536 directories at its
+                // first start: seconds on an idle disk, over a minute on a
+                // busy one. File IDs still name two hex subdirectories.
+                ("subdir_count_per_path", "16".into()),
             ] {
                 c = set_key(&c, k, &v);
             }
@@ -287,12 +306,59 @@ impl Cluster {
             nodes,
         };
         cl.start_tracker().await;
+        // One after another: a storage that learns of a peer still joining
+        // can record its port as 0 and not sync to it for minutes, leaving
+        // the peer in WAIT_SYNC.
         for i in 0..n {
             cl.start_storaged(i);
+            cl.wait_listed(i, 30).await;
         }
         cl.wait_status(&(0..n).collect::<Vec<_>>(), StorageStatus::Active, 60)
             .await;
+        if cl.opts.trunk {
+            cl.trunk_server(60).await;
+        }
         cl
+    }
+
+    /// The index of the node the tracker elected trunk server (waits at
+    /// most `secs`; small uploads need one).
+    pub async fn trunk_server(&self, secs: u64) -> usize {
+        let tc = self.tracker_client();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(list) = tc.list_storage("group1").await {
+                if let Some(s) = list.iter().find(|s| s.is_trunk_server) {
+                    if let Some(i) = self.nodes.iter().position(|n| n.ip == s.ip) {
+                        return i;
+                    }
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "no trunk server after {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The `storage_ids.conf` the tracker reads (with [`Options::storage_ids`]).
+    pub fn storage_ids_file(&self) -> PathBuf {
+        self.dir.path().join("tracker/storage_ids.conf")
+    }
+
+    /// Config lines pointing fdfs-httpd at the tracker.
+    pub fn tracker_lines(&self) -> String {
+        format!("tracker_server = {}\n", tracker())
+    }
+
+    /// Node `i`'s fdfs-httpd output (its error log) so far.
+    pub fn httpd_log(&self, i: usize) -> String {
+        let p = self
+            .dir
+            .path()
+            .join(format!("httpd{}.out", self.nodes[i].name));
+        std::fs::read_to_string(p).unwrap_or_default()
     }
 
     /// The options the cluster was started with.
@@ -364,6 +430,29 @@ impl Cluster {
             Duration::from_secs(2),
             Duration::from_secs(5),
         )
+    }
+
+    /// Waits (at most `secs`) until the tracker lists storage `i` with its
+    /// port, whatever its state.
+    pub async fn wait_listed(&self, i: usize, secs: u64) {
+        let tc = self.tracker_client();
+        let t0 = Instant::now();
+        loop {
+            let list = tc.list_storage("group1").await;
+            if let Ok(list) = &list {
+                if list
+                    .iter()
+                    .any(|s| s.ip == self.nodes[i].ip && s.storage_port != 0)
+                {
+                    return;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "storage {i} not listed after {secs} s: {list:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits (at most `secs`) until the tracker lists the storages `idx`

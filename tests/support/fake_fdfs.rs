@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fdfs_httpd::fileid::{FileId, FileKind, Source};
 use fdfs_httpd::proto::frame::{self, Header, IpWidth, Reader, HEADER_LEN};
 use fdfs_httpd::proto::{FetchReply, FileInfo, GroupStat, StorageIdsPage, StorageStat};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -181,6 +182,20 @@ fn status_only(status: u8) -> Action {
     Action::Send(frame::reply(status, &[]))
 }
 
+/// What a real 6.16.1 tracker answers to cmd 75 with the fixtures'
+/// `tracker.conf` (recorded, and checked against a running tracker by
+/// `tests/e2e_trunk.rs`: same keys, same order).
+pub const REAL_PARAMS_TEXT: &str =
+    "use_storage_id=0\nid_type_in_filename=ip\ntrust_storage_server_id=1\n\
+response_ip_addr_size=16\nstorage_ip_changed_auto_adjust=1\nstorage_sync_file_max_delay=86400\n\
+store_path=0\nreserved_storage_space=20.00%\nuse_trunk_file=0\nslot_min_size=256\n\
+slot_max_size=1048576\ntrunk_alloc_alignment_size=256\ntrunk_file_size=67108864\n\
+trunk_create_file_advance=0\ntrunk_create_file_time_base=02:00\ntrunk_create_file_interval=86400\n\
+trunk_create_file_space_threshold=21474836480\ntrunk_init_check_occupying=0\n\
+trunk_init_reload_from_binlog=0\ntrunk_free_space_merge=1\ndelete_unused_trunk_files=0\n\
+trunk_compress_binlog_min_interval=86400\ntrunk_compress_binlog_interval=86400\n\
+trunk_compress_binlog_time_base=03:00\ntrunk_binlog_max_backups=7\nstore_slave_file_use_link=0\n";
+
 /// How the fake tracker answers.
 #[derive(Debug, Clone)]
 pub struct TrackerSpec {
@@ -196,7 +211,10 @@ pub struct TrackerSpec {
     pub group_stats: Vec<GroupStat>,
     /// IP field width of 92/102/105 replies.
     pub ip_width: IpWidth,
-    /// Servers for cmd 105 (cmd 102 answers the first); `None` → status 2.
+    /// Servers for cmd 105 for every file (cmd 102 answers the first; a
+    /// real tracker picks one by its `download_server` rule). `None`: the
+    /// real tracker's rule over `groups` ([`TrackerSpec::servers_by_rule`]);
+    /// nothing found, or a group missing from a non-empty `groups` → status 2.
     pub fetch_servers: Option<Vec<(String, u16)>>,
     /// Injected misbehaviour.
     pub fault: Fault,
@@ -205,7 +223,7 @@ pub struct TrackerSpec {
 impl Default for TrackerSpec {
     fn default() -> Self {
         TrackerSpec {
-            params_text: "use_storage_id=0\nid_type_in_filename=ip\nresponse_ip_addr_size=16\nstorage_sync_file_max_delay=86400\n".into(),
+            params_text: REAL_PARAMS_TEXT.into(),
             storage_ids: None,
             ids_page_size: 0,
             groups: Vec::new(),
@@ -214,6 +232,50 @@ impl Default for TrackerSpec {
             fetch_servers: None,
             fault: Fault::None,
         }
+    }
+}
+
+impl TrackerSpec {
+    /// The storages the real tracker names for `group/remote`
+    /// (`tracker_mem_get_storage_by_filename`): of the readable ones, for
+    /// a normal or trunk file the source, and every storage when the file
+    /// is older than `storage_sync_file_max_delay` or the storage synced
+    /// past its create time (or to within a second of it, 300 s after it,
+    /// `storage_sync_file_max_time`); for an appender or slave file only
+    /// the source. Not imitated: the fallback to the group's current store
+    /// server and the round robin of cmd 102.
+    pub fn servers_by_rule(&self, group: &str, remote: &str) -> Vec<(String, u16)> {
+        let Some((_, list)) = self.groups.iter().find(|(g, _)| g == group) else {
+            return Vec::new();
+        };
+        let Ok(id) = FileId::parse(group, remote) else {
+            return Vec::new();
+        };
+        let enc = id.encoded();
+        let file_ts = enc.create_ts;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let max_delay = fdfs_httpd::proto::TrackerParams::parse(self.params_text.as_bytes())
+            .map(|p| p.sync_file_max_delay() as i64)
+            .unwrap_or(86400);
+        let is_source = |s: &StorageStat| match enc.source {
+            Source::StorageId(n) => s.id == n.to_string(),
+            Source::Ip(ip) => s.ip == ip.to_string(),
+        };
+        let normal = matches!(id.kind(), FileKind::Normal | FileKind::Trunk(_));
+        list.iter()
+            .filter(|s| s.readable())
+            .filter(|s| {
+                is_source(s)
+                    || (normal
+                        && (file_ts < now - max_delay
+                            || s.last_synced_timestamp > file_ts
+                            || (s.last_synced_timestamp + 1 >= file_ts && now - file_ts > 300)))
+            })
+            .map(|s| (s.ip.clone(), s.storage_port))
+            .collect()
     }
 }
 
@@ -282,18 +344,24 @@ impl Respond for TrackerSpec {
             frame::CMD_QUERY_FETCH_ONE | frame::CMD_QUERY_FETCH_ALL
                 if body.len() >= 38 && body.len() < 144 =>
             {
-                let Some(servers) = self.fetch_servers.as_ref().filter(|s| !s.is_empty()) else {
+                let group = group_of(&body[..16]);
+                if !self.groups.is_empty() && !self.groups.iter().any(|(g, _)| *g == group) {
                     return status_only(frame::status::ENOENT);
+                }
+                let remote = String::from_utf8_lossy(&body[16..]).into_owned();
+                let servers = match &self.fetch_servers {
+                    Some(s) => s.clone(),
+                    None => self.servers_by_rule(&group, &remote),
                 };
+                if servers.is_empty() {
+                    return status_only(frame::status::ENOENT);
+                }
                 let servers = if header.cmd == frame::CMD_QUERY_FETCH_ONE {
                     servers[..1].to_vec()
                 } else {
-                    servers.clone()
+                    servers
                 };
-                let reply = FetchReply {
-                    group: group_of(&body[..16]),
-                    servers,
-                };
+                let reply = FetchReply { group, servers };
                 Action::Send(frame::reply(0, &reply.encode(self.ip_width)))
             }
             _ => status_only(frame::status::EINVAL),
@@ -341,16 +409,26 @@ impl Respond for StorageSpec {
             frame::CMD_ACTIVE_TEST => status_only(0),
             frame::CMD_QUERY_FILE_INFO if body.len() > 16 => {
                 if group_of(&body[..16]) != self.group {
-                    return status_only(frame::status::EINVAL);
+                    // The real storage closes after this EINVAL.
+                    return Action::SendAndClose(frame::reply(frame::status::EINVAL, &[]));
                 }
                 let remote = String::from_utf8_lossy(&body[16..]).into_owned();
                 let Some(content) = self.files.get(&remote) else {
                     return status_only(frame::status::ENOENT);
                 };
+                // Flag 1 (no crc32): the real storage answers 0 for
+                // appender and slave files instead of reading them.
+                let skip_crc = header.status & 1 != 0
+                    && FileId::parse(&self.group, &remote)
+                        .is_ok_and(|id| matches!(id.kind(), FileKind::Appender | FileKind::Slave));
                 let info = FileInfo {
                     size: content.len() as u64,
                     create_timestamp: self.create_timestamp,
-                    crc32: crc32fast::hash(content),
+                    crc32: if skip_crc {
+                        0
+                    } else {
+                        crc32fast::hash(content)
+                    },
                     source_ip: self.source_ip.clone(),
                 };
                 Action::Send(frame::reply(0, &info.encode(self.ip_width)))
@@ -387,7 +465,9 @@ impl Respond for StorageSpec {
                     _ => Action::Send(frame::reply(0, data)),
                 }
             }
-            _ => status_only(frame::status::EINVAL),
+            // The real storage closes after an unknown command; the real
+            // tracker keeps the connection.
+            _ => Action::SendAndClose(frame::reply(frame::status::EINVAL, &[])),
         }
     }
 }

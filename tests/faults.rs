@@ -236,25 +236,7 @@ async fn source_body_faults_never_look_complete() {
 }
 
 fn stat(ip: &str) -> StorageStat {
-    StorageStat {
-        status: StorageStatus::Active,
-        rw_mode: 6,
-        id: ip.into(),
-        ip: ip.into(),
-        src_id: String::new(),
-        version: "6.16.1".into(),
-        join_time: 0,
-        up_time: 0,
-        total_mb: 0,
-        free_mb: 0,
-        storage_port: 23000,
-        last_source_update: 0,
-        last_sync_update: 0,
-        last_synced_timestamp: 0,
-        last_heart_beat_time: 0,
-        is_trunk_server: false,
-        counts: Default::default(),
-    }
+    StorageStat::new(ip, StorageStatus::Active)
 }
 
 /// Item 3d: the tracker is down at start and comes back. Meanwhile local

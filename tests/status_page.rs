@@ -21,23 +21,11 @@ const DOWN: &str = "127.15.0.3";
 
 fn stat(ip: &str, status: StorageStatus, port: u16) -> StorageStat {
     StorageStat {
-        status,
-        rw_mode: 6,
-        id: ip.into(),
-        ip: ip.into(),
-        src_id: String::new(),
-        version: "6.16.1".into(),
-        join_time: 0,
-        up_time: 0,
         total_mb: 100_000,
         free_mb: 50_000,
         storage_port: port,
-        last_source_update: 0,
-        last_sync_update: 0,
-        last_synced_timestamp: 0,
         last_heart_beat_time: support::now(),
-        is_trunk_server: false,
-        counts: Default::default(),
+        ..StorageStat::new(ip, status)
     }
 }
 

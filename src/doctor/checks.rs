@@ -342,27 +342,11 @@ pub fn clock(now: i64, list: &[StorageStat]) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::StorageCounts;
 
     fn stat(ip: &str, status: StorageStatus, hb: i64) -> StorageStat {
         StorageStat {
-            status,
-            rw_mode: 6,
-            id: ip.into(),
-            ip: ip.into(),
-            src_id: String::new(),
-            version: "6.16.1".into(),
-            join_time: 0,
-            up_time: 0,
-            total_mb: 0,
-            free_mb: 0,
-            storage_port: 23000,
-            last_source_update: 0,
-            last_sync_update: 0,
-            last_synced_timestamp: 0,
             last_heart_beat_time: hb,
-            is_trunk_server: false,
-            counts: StorageCounts::default(),
+            ..StorageStat::new(ip, status)
         }
     }
 

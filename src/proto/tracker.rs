@@ -364,6 +364,31 @@ pub struct StorageStat {
 }
 
 impl StorageStat {
+    /// A record of a storage at `ip` (also its id) on port 23000 in
+    /// `status`, readable and writable, version 6.16.1, every time and
+    /// counter zero: what fakes and tests start from.
+    pub fn new(ip: &str, status: StorageStatus) -> StorageStat {
+        StorageStat {
+            status,
+            rw_mode: 6,
+            id: ip.into(),
+            ip: ip.into(),
+            src_id: String::new(),
+            version: "6.16.1".into(),
+            join_time: 0,
+            up_time: 0,
+            total_mb: 0,
+            free_mb: 0,
+            storage_port: 23000,
+            last_source_update: 0,
+            last_sync_update: 0,
+            last_synced_timestamp: 0,
+            last_heart_beat_time: 0,
+            is_trunk_server: false,
+            counts: StorageCounts::default(),
+        }
+    }
+
     /// True when the storage may serve reads: status ACTIVE and `rw_mode`
     /// has the read bit. Records of this layout only come from 6.13+
     /// trackers (older ones use other record sizes and fail to parse), and

@@ -400,23 +400,8 @@ mod tests {
     #[test]
     fn tracked_peers() {
         let mk = |ip: &str, status, rw| StorageStat {
-            status,
             rw_mode: rw,
-            id: ip.into(),
-            ip: ip.into(),
-            src_id: String::new(),
-            version: "6.16.1".into(),
-            join_time: 0,
-            up_time: 0,
-            total_mb: 0,
-            free_mb: 0,
-            storage_port: 23000,
-            last_source_update: 0,
-            last_sync_update: 0,
-            last_synced_timestamp: 0,
-            last_heart_beat_time: 0,
-            is_trunk_server: false,
-            counts: Default::default(),
+            ..StorageStat::new(ip, status)
         };
         let list = [
             mk("127.0.0.2", StorageStatus::Active, 6),

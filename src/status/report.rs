@@ -483,27 +483,12 @@ pub fn human_mb(mb: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::StorageCounts;
 
     pub(crate) fn stat(ip: &str, status: StorageStatus) -> StorageStat {
         StorageStat {
-            status,
-            rw_mode: 6,
-            id: ip.into(),
-            ip: ip.into(),
-            src_id: String::new(),
-            version: "6.16.1".into(),
-            join_time: 0,
-            up_time: 0,
             total_mb: 1000,
             free_mb: 500,
-            storage_port: 23000,
-            last_source_update: 0,
-            last_sync_update: 0,
-            last_synced_timestamp: 0,
-            last_heart_beat_time: 0,
-            is_trunk_server: false,
-            counts: StorageCounts::default(),
+            ..StorageStat::new(ip, status)
         }
     }
 

@@ -14,5 +14,6 @@
 pub mod conn;
 pub mod send;
 mod throttle;
+mod write;
 
 pub use conn::{serve, Ended, Shutdown};

@@ -15,7 +15,6 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use http_body::Body as _;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::body::{Body, FileBody, Segment};
@@ -23,6 +22,9 @@ use crate::config::ReadStrategy;
 use crate::pace::RateSpec;
 pub use crate::wire::io::send_all;
 use crate::wire::Framing;
+
+pub use super::write::SendError;
+use super::write::{flush, read_on_threads, sendfile};
 
 /// File ranges up to this size are read into the response buffer and sent
 /// with the head in one `send`; larger ones use `sendfile`. Measured on
@@ -32,30 +34,6 @@ pub const INLINE: u64 = 8 * 1024;
 
 /// Largest buffer gathered before it is sent.
 const GATHER: usize = 128 * 1024;
-
-/// Why a response could not be sent whole.
-#[derive(Debug)]
-pub enum SendError {
-    /// The socket failed (usually: the client went away).
-    Socket(io::Error),
-    /// The file could not be read, or was shorter than announced.
-    File(io::Error),
-    /// A streamed body failed (peer went away mid-body).
-    Body(crate::body::BodyError),
-    /// A body's length differed from its announced `Content-Length`.
-    Length,
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::Socket(e) => write!(f, "socket: {e}"),
-            SendError::File(e) => write!(f, "file read failed: {e}"),
-            SendError::Body(e) => write!(f, "body failed: {e}"),
-            SendError::Length => f.write_str("body length differs from Content-Length"),
-        }
-    }
-}
 
 /// A connection's reusable buffers.
 #[derive(Debug, Default)]
@@ -118,15 +96,6 @@ async fn gather(tcp: &TcpStream, out: &mut Vec<u8>, b: &[u8]) -> Result<(), Send
     }
     flush(tcp, out, true).await?;
     send_all(tcp, b, false).await.map_err(SendError::Socket)
-}
-
-/// Sends `out` (if anything) and clears it; `more` marks `MSG_MORE`.
-pub(super) async fn flush(tcp: &TcpStream, out: &mut Vec<u8>, more: bool) -> Result<(), SendError> {
-    if !out.is_empty() {
-        send_all(tcp, out, more).await.map_err(SendError::Socket)?;
-        out.clear();
-    }
-    Ok(())
 }
 
 /// The range of a body that is one file range of at most [`INLINE`] bytes.
@@ -217,71 +186,6 @@ fn read_into(file: &File, out: &mut Vec<u8>, offset: u64, len: u64) -> Result<()
         out.truncate(start);
         SendError::File(e)
     })
-}
-
-/// `sendfile` of one file range, waiting for the socket as needed.
-pub(super) async fn sendfile(
-    tcp: &TcpStream,
-    file: &File,
-    mut offset: u64,
-    len: u64,
-) -> Result<(), SendError> {
-    let end = offset + len;
-    while offset < end {
-        let want = (end - offset).min(1 << 30) as usize;
-        let r = tcp.try_io(Interest::WRITABLE, || {
-            rustix::fs::sendfile(tcp, file, Some(&mut offset), want).map_err(io::Error::from)
-        });
-        match r {
-            Ok(0) => {
-                return Err(SendError::File(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shorter than announced",
-                )))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tcp.writable().await.map_err(SendError::Socket)?
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // EINVAL/ENOSYS: a file system without sendfile support.
-            Err(e) if matches!(e.raw_os_error(), Some(22) | Some(38)) => {
-                return read_on_threads(tcp, file, offset, end - offset).await;
-            }
-            Err(e) => return Err(SendError::Socket(e)),
-        }
-    }
-    Ok(())
-}
-
-/// Reads a file range on the blocking pool in [`crate::body::CHUNK`]
-/// pieces and sends them (`read_strategy = threads`).
-pub(super) async fn read_on_threads(
-    tcp: &TcpStream,
-    file: &File,
-    offset: u64,
-    len: u64,
-) -> Result<(), SendError> {
-    let file = file.try_clone().map_err(SendError::File)?;
-    let file = std::sync::Arc::new(file);
-    let end = offset + len;
-    let mut at = offset;
-    while at < end {
-        let want = (end - at).min(crate::body::CHUNK as u64) as usize;
-        let f = file.clone();
-        let chunk = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; want];
-            f.read_exact_at(&mut buf, at).map(|()| buf)
-        })
-        .await
-        .map_err(|e| SendError::File(io::Error::other(e)))?
-        .map_err(SendError::File)?;
-        send_all(tcp, &chunk, at + (want as u64) < end)
-            .await
-            .map_err(SendError::Socket)?;
-        at += want as u64;
-    }
-    Ok(())
 }
 
 async fn stream(

@@ -13,7 +13,7 @@ use std::time::Instant;
 use http_body::Body as _;
 use tokio::net::TcpStream;
 
-use super::send::{flush, read_on_threads, sendfile, SendError};
+use super::write::{flush, read_on_threads, sendfile, SendError};
 use crate::body::{Body, Segment};
 use crate::config::ReadStrategy;
 use crate::pace::{Pacer, RateSpec, Step};

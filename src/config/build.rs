@@ -253,6 +253,7 @@ impl Builder<'_> {
         };
 
         let ops = self.operations(g);
+        let upload = self.upload(g, &ops.listen);
 
         Config {
             files: std::mem::take(&mut self.files),
@@ -301,6 +302,7 @@ impl Builder<'_> {
             shutdown_grace: ops.shutdown_grace,
             read_strategy: ops.read_strategy,
             worker_threads: ops.worker_threads,
+            upload,
         }
     }
 }

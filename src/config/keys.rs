@@ -92,6 +92,13 @@ pub(super) const KEYS: &[KeyDef] = &[
     KeyDef { key: "shutdown_grace", scope: Scope::Global, repeatable: false, doc: "On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to this" },
     KeyDef { key: "read_strategy", scope: Scope::Global, repeatable: false, doc: "How file bytes are read: inline (on the runtime threads, sendfile for ranges" },
     KeyDef { key: "worker_threads", scope: Scope::Global, repeatable: false, doc: "Runtime worker threads; unset = number of CPUs." },
+    KeyDef { key: "upload.enabled", scope: Scope::Global, repeatable: false, doc: "NEW. Upload API (docs/upload.md): POST/PUT uploads into FastDFS, download and" },
+    KeyDef { key: "upload.prefix", scope: Scope::Global, repeatable: false, doc: "Path prefix of the API on the HTTP listeners. Default /api." },
+    KeyDef { key: "upload.public_base_url", scope: Scope::Global, repeatable: false, doc: "Base of the url in upload answers (http:// or https://); unset = this node" },
+    KeyDef { key: "upload.max_concurrent", scope: Scope::Global, repeatable: false, doc: "Uploads in progress at once (1-4096); more are answered 503 + Retry-After." },
+    KeyDef { key: "upload.stall_timeout", scope: Scope::Global, repeatable: false, doc: "A request body that sends nothing for this long is dropped (temp file" },
+    KeyDef { key: "upload.temp_dir", scope: Scope::Global, repeatable: false, doc: "Directory for multipart parts spooled before they go to the storage;" },
+    KeyDef { key: "upload.app", scope: Scope::Global, repeatable: true, doc: "One application per line, repeatable:" },
 ];
 
 /// The table entry of `key`.

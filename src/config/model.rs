@@ -357,6 +357,8 @@ pub struct Config {
     pub read_strategy: ReadStrategy,
     /// Runtime worker threads; `None` = number of CPUs.
     pub worker_threads: Option<usize>,
+    /// The upload API (`upload.enabled`); `None` = off.
+    pub upload: Option<Arc<super::upload::UploadConfig>>,
 }
 
 impl Config {

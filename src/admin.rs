@@ -7,7 +7,7 @@
 //! | `/live` | 200 while the process serves |
 //! | `/ready` | 200 when the config is loaded and every store path's `data` directory is readable, else 503 with the reasons |
 //! | `/metrics` | Prometheus text format ([`crate::metrics`]) |
-//! | `/status` | JSON: version, uptime, decoded config summary, known peers |
+//! | `/status` | JSON: version, uptime, decoded config summary, known peers, upload counts |
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -119,12 +119,15 @@ pub fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
                 "text/plain; charset=utf-8",
             ),
         },
-        "/metrics" => text(
-            StatusCode::OK,
-            app.metrics
-                .render((app.files.hits(), app.files.misses(), app.files.len())),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        "/metrics" => {
+            let mut m = app
+                .metrics
+                .render((app.files.hits(), app.files.misses(), app.files.len()));
+            if state.config.upload.is_some() {
+                app.uploads.render(&mut m);
+            }
+            text(StatusCode::OK, m, "text/plain; version=0.0.4; charset=utf-8")
+        }
         "/status" => text(StatusCode::OK, status_json(app, &state), "application/json"),
         _ => response::error(StatusCode::NOT_FOUND),
     };
@@ -294,6 +297,12 @@ pub fn status_json(app: &App, state: &State) -> String {
             p.addr, p.state, p.upstream_ok, p.upstream_failed
         );
     }
-    o.push_str("]}");
+    o.push_str("],\"uploads\":");
+    if c.upload.is_some() {
+        o.push_str(&app.uploads.status_json());
+    } else {
+        o.push_str("null");
+    }
+    o.push('}');
     o
 }

@@ -64,5 +64,7 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod transport;
+pub mod upload;
+pub mod upload_stats;
 pub mod validators;
 pub mod wire;

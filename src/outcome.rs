@@ -22,6 +22,10 @@ pub enum Outcome {
     Refused,
     /// Local I/O error.
     Error,
+    /// An upload API request of this application (upload, append).
+    Upload(String),
+    /// An upload API delete of this application.
+    Delete(String),
 }
 
 impl Outcome {
@@ -36,6 +40,8 @@ impl Outcome {
             Outcome::TokenFail => "token_fail",
             Outcome::Refused => "refused",
             Outcome::Error => "error",
+            Outcome::Upload(_) => "upload",
+            Outcome::Delete(_) => "delete",
         }
     }
 
@@ -50,6 +56,8 @@ impl Outcome {
             Outcome::TokenFail => "token_fail".into(),
             Outcome::Refused => "refused".into(),
             Outcome::Error => "error".into(),
+            Outcome::Upload(app) => format!("upload:{app}"),
+            Outcome::Delete(app) => format!("delete:{app}"),
         }
     }
 }

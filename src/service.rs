@@ -39,7 +39,7 @@ pub fn without_body<B>(req: Request<B>) -> Request<()> {
 
 /// Serves one request on a connection through hyper: [`answer`], with the
 /// body wrapped so the request is logged and counted when it ends.
-pub async fn serve<B>(
+pub async fn serve<B: crate::upload::RequestBody>(
     app: Arc<App>,
     conn: ConnInfo,
     req: Request<B>,
@@ -59,7 +59,7 @@ pub async fn serve<B>(
 /// counted when the returned [`Finish`] is dropped, after the body was
 /// sent (the caller adds the bytes it sent). `activity`: the connection's
 /// in-flight tracking, for connections whose idle timeout needs it.
-pub async fn answer<B>(
+pub async fn answer<B: crate::upload::RequestBody>(
     app: Arc<App>,
     conn: ConnInfo,
     req: Request<B>,
@@ -108,6 +108,16 @@ pub async fn answer<B>(
                 entry.served = "rate_limited".to_owned();
             }
             ("rate_limited", limits::too_many_requests(wait))
+        }
+        None if crate::upload::is_api_path(&state, req.uri().path()) => {
+            let (parts, body) = req.into_parts();
+            let req = Request::from_parts(parts, body.into_incoming());
+            let (o, r) =
+                crate::upload::handle(&app, state, conn.local.port(), client, req).await;
+            if logging {
+                entry.served = o.label();
+            }
+            (o.kind(), r)
         }
         None => {
             let (o, r) =

@@ -15,6 +15,7 @@ use super::frame::{status, Header, HEADER_LEN, MAX_REPLY_BODY};
 use super::storage::{download_request, query_file_info_request, FileInfo, FileInfoFlags};
 use super::tracker::{
     list_storage_request, parameters_request, query_fetch_all_request, query_fetch_one_request,
+    query_update_request,
     storage_ids_request, FetchReply, StorageIdsPage, StorageStat, TrackerParams,
 };
 use super::upload::{
@@ -243,6 +244,16 @@ impl TrackerClient {
     ) -> Result<Vec<(String, u16)>, ProtoError> {
         let req = query_fetch_all_request(group, remote)?;
         self.fetch(req, group).await
+    }
+
+    /// The storage that takes changes to `group/remote` (cmd 103, §8.2).
+    pub async fn query_update(&self, group: &str, remote: &str) -> Result<(String, u16), ProtoError> {
+        let req = query_update_request(group, remote)?;
+        let mut servers = self.fetch(req, group).await?;
+        match (servers.pop(), servers.is_empty()) {
+            (Some(server), true) => Ok(server),
+            _ => Err(ProtoError::BadBody("update reply lists several servers")),
+        }
     }
 
     /// The storage and store path for a new file (cmd 101 without a group,

@@ -218,7 +218,7 @@ fn parse_ids(text: &str) -> Result<StorageIds, String> {
 }
 
 /// Every address of every `tracker_server` entry, in order.
-async fn tracker_addrs(cfg: &Config) -> Vec<SocketAddr> {
+pub async fn tracker_addrs(cfg: &Config) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for t in &cfg.tracker_servers {
         for host in std::iter::once(&t.host).chain(t.alt_host.as_ref()) {

@@ -126,7 +126,11 @@ pub fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
             if state.config.upload.is_some() {
                 app.uploads.render(&mut m);
             }
-            text(StatusCode::OK, m, "text/plain; version=0.0.4; charset=utf-8")
+            text(
+                StatusCode::OK,
+                m,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
         }
         "/status" => text(StatusCode::OK, status_json(app, &state), "application/json"),
         _ => response::error(StatusCode::NOT_FOUND),

@@ -112,8 +112,14 @@ pub async fn answer<B: crate::upload::RequestBody>(
         None if crate::upload::is_api_path(&state, req.uri().path()) => {
             let (parts, body) = req.into_parts();
             let req = Request::from_parts(parts, body.into_incoming());
-            let (o, r) =
-                crate::upload::handle(&app, state, conn.local.port(), client, req).await;
+            let (o, r) = Box::pin(crate::upload::handle(
+                &app,
+                state,
+                conn.local.port(),
+                client,
+                req,
+            ))
+            .await;
             if logging {
                 entry.served = o.label();
             }

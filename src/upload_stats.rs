@@ -42,7 +42,14 @@ impl UploadStats {
 
     /// Records one upload/append/delete (`op`) of `app` (empty when not
     /// authenticated) with its result label (`ok`, or an error code).
-    pub fn record(&self, op: &'static str, app: &str, result: &'static str, bytes: u64, d: Duration) {
+    pub fn record(
+        &self,
+        op: &'static str,
+        app: &str,
+        result: &'static str,
+        bytes: u64,
+        d: Duration,
+    ) {
         if let Ok(mut m) = self.counts.lock() {
             *m.entry((op, app.to_owned(), result)).or_default() += 1;
         }
@@ -87,7 +94,8 @@ impl UploadStats {
             self.in_progress()
         );
         out.push_str("# HELP fdfs_upload_duration_seconds Time of uploads and appends.\n# TYPE fdfs_upload_duration_seconds histogram\n");
-        self.duration.render(out, "fdfs_upload_duration_seconds", "");
+        self.duration
+            .render(out, "fdfs_upload_duration_seconds", "");
     }
 
     /// The `uploads` object of `/status`.
@@ -95,8 +103,9 @@ impl UploadStats {
         format!(
             "{{\"ok\":{},\"failed\":{},\"deleted\":{},\"bytes\":{},\"in_progress\":{}}}",
             self.count("upload", Some("ok")) + self.count("append", Some("ok")),
-            (self.count("upload", None) + self.count("append", None))
-                .saturating_sub(self.count("upload", Some("ok")) + self.count("append", Some("ok"))),
+            (self.count("upload", None) + self.count("append", None)).saturating_sub(
+                self.count("upload", Some("ok")) + self.count("append", Some("ok"))
+            ),
             self.count("delete", Some("ok")),
             self.bytes.load(Ordering::Relaxed),
             self.in_progress()
@@ -114,10 +123,15 @@ mod tests {
         s.record("upload", "shop", "ok", 10, Duration::from_millis(5));
         s.record("upload", "shop", "too_large", 0, Duration::from_millis(5));
         s.record("delete", "shop", "ok", 0, Duration::ZERO);
-        assert_eq!(s.status_json(), "{\"ok\":1,\"failed\":1,\"deleted\":1,\"bytes\":10,\"in_progress\":0}");
+        assert_eq!(
+            s.status_json(),
+            "{\"ok\":1,\"failed\":1,\"deleted\":1,\"bytes\":10,\"in_progress\":0}"
+        );
         let mut out = String::new();
         s.render(&mut out);
-        assert!(out.contains("fdfs_upload_requests_total{op=\"upload\",app=\"shop\",result=\"ok\"} 1"));
+        assert!(
+            out.contains("fdfs_upload_requests_total{op=\"upload\",app=\"shop\",result=\"ok\"} 1")
+        );
         assert!(out.contains("fdfs_upload_duration_seconds_count 2"));
     }
 }

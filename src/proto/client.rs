@@ -15,8 +15,8 @@ use super::frame::{status, Header, HEADER_LEN, MAX_REPLY_BODY};
 use super::storage::{download_request, query_file_info_request, FileInfo, FileInfoFlags};
 use super::tracker::{
     list_storage_request, parameters_request, query_fetch_all_request, query_fetch_one_request,
-    query_update_request,
-    storage_ids_request, FetchReply, StorageIdsPage, StorageStat, TrackerParams,
+    query_update_request, storage_ids_request, FetchReply, StorageIdsPage, StorageStat,
+    TrackerParams,
 };
 use super::upload::{
     delete_request, parse_upload_reply, query_store_request, set_metadata_request, StoreTarget,
@@ -247,7 +247,11 @@ impl TrackerClient {
     }
 
     /// The storage that takes changes to `group/remote` (cmd 103, §8.2).
-    pub async fn query_update(&self, group: &str, remote: &str) -> Result<(String, u16), ProtoError> {
+    pub async fn query_update(
+        &self,
+        group: &str,
+        remote: &str,
+    ) -> Result<(String, u16), ProtoError> {
         let req = query_update_request(group, remote)?;
         let mut servers = self.fetch(req, group).await?;
         match (servers.pop(), servers.is_empty()) {
@@ -423,7 +427,8 @@ impl StorageClient {
             if let Err(e) = conn.send(&chunk).await {
                 // A storage that refuses (ENOSPC, …) may have answered
                 // before closing: its status says more than the reset.
-                let status = tokio::time::timeout(Duration::from_secs(1), conn.read_header(0)).await;
+                let status =
+                    tokio::time::timeout(Duration::from_secs(1), conn.read_header(0)).await;
                 return Err(match status {
                     Ok(Err(st @ ProtoError::Status(_))) => peer(st, true),
                     _ => peer(e, true),
@@ -434,7 +439,8 @@ impl StorageClient {
             .read_header(max_reply)
             .await
             .map_err(|e| peer(e, consumed))?;
-        let len = usize::try_from(header.pkg_len).map_err(|_| peer(ProtoError::BadHeader, consumed))?;
+        let len =
+            usize::try_from(header.pkg_len).map_err(|_| peer(ProtoError::BadHeader, consumed))?;
         let mut body = vec![0u8; len];
         bounded(network_timeout, conn.stream.read_exact(&mut body))
             .await
@@ -485,9 +491,17 @@ impl StorageClient {
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin,
     {
-        Self::send_content(addr, head, size, source, 0, connect_timeout, network_timeout)
-            .await
-            .map(drop)
+        Self::send_content(
+            addr,
+            head,
+            size,
+            source,
+            0,
+            connect_timeout,
+            network_timeout,
+        )
+        .await
+        .map(drop)
     }
 
     /// Deletes a file (DELETE_FILE 12). `Ok(false)` when the storage

@@ -23,12 +23,12 @@ pub mod tracker;
 pub mod upload;
 
 pub use client::{Download, SendError, StorageClient, TrackerClient};
-pub use upload::StoreTarget;
 pub use frame::{Header, IpWidth};
 pub use storage::{FileInfo, FileInfoFlags};
 pub use tracker::{
     FetchReply, GroupStat, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
 };
+pub use upload::StoreTarget;
 
 use std::sync::Arc;
 

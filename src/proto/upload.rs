@@ -305,7 +305,10 @@ mod tests {
             query_store_request(None).unwrap(),
             hex("00000000000000006500")
         );
-        let t = StoreTarget::parse(&hex("67726f757031000000000000000000003132372e302e302e3200000000000000000000000059d800")).unwrap();
+        let t = StoreTarget::parse(&hex(
+            "67726f757031000000000000000000003132372e302e302e3200000000000000000000000059d800",
+        ))
+        .unwrap();
         assert_eq!(
             t,
             StoreTarget {

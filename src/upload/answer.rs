@@ -81,7 +81,11 @@ mod tests {
 
     #[test]
     fn error_shape() {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many \"uploads\"");
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many \"uploads\"",
+        );
         e.retry_after = Some(1);
         let r = e.response();
         assert_eq!(r.status(), 503);

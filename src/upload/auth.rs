@@ -239,21 +239,59 @@ mod tests {
     fn keys_and_signatures() {
         let c = cfg();
         let r = req("10.1.2.3");
-        assert_eq!(check(&c, &keyed("shop", "0123456789abcdef"), r).map(|a| a.id.as_str()), Ok("shop"));
-        assert_eq!(check(&c, &keyed("shop", "0123456789abcdeF"), r).err(), Some(AuthError::WrongKey));
-        assert_eq!(check(&c, &keyed("shop", ""), r).err(), Some(AuthError::WrongKey));
-        assert_eq!(check(&c, &keyed("nope", "0123456789abcdef"), r).err(), Some(AuthError::UnknownApp));
-        assert_eq!(check(&c, &Presented::default(), r).err(), Some(AuthError::Missing));
-        assert_eq!(check(&c, &keyed("signed", "0123456789abcdef"), r).err(), Some(AuthError::KeyNotAccepted));
+        assert_eq!(
+            check(&c, &keyed("shop", "0123456789abcdef"), r).map(|a| a.id.as_str()),
+            Ok("shop")
+        );
+        assert_eq!(
+            check(&c, &keyed("shop", "0123456789abcdeF"), r).err(),
+            Some(AuthError::WrongKey)
+        );
+        assert_eq!(
+            check(&c, &keyed("shop", ""), r).err(),
+            Some(AuthError::WrongKey)
+        );
+        assert_eq!(
+            check(&c, &keyed("nope", "0123456789abcdef"), r).err(),
+            Some(AuthError::UnknownApp)
+        );
+        assert_eq!(
+            check(&c, &Presented::default(), r).err(),
+            Some(AuthError::Missing)
+        );
+        assert_eq!(
+            check(&c, &keyed("signed", "0123456789abcdef"), r).err(),
+            Some(AuthError::KeyNotAccepted)
+        );
         let now = r.now;
         assert!(check(&c, &signed("signed", now - 299, b"0123456789abcdef"), r).is_ok());
-        assert_eq!(check(&c, &signed("signed", now - 301, b"0123456789abcdef"), r).err(), Some(AuthError::Expired));
-        assert_eq!(check(&c, &signed("signed", now + 301, b"0123456789abcdef"), r).err(), Some(AuthError::Expired));
-        assert_eq!(check(&c, &signed("signed", now, b"0123456789abcdeX"), r).err(), Some(AuthError::BadSignature));
+        assert_eq!(
+            check(&c, &signed("signed", now - 301, b"0123456789abcdef"), r).err(),
+            Some(AuthError::Expired)
+        );
+        assert_eq!(
+            check(&c, &signed("signed", now + 301, b"0123456789abcdef"), r).err(),
+            Some(AuthError::Expired)
+        );
+        assert_eq!(
+            check(&c, &signed("signed", now, b"0123456789abcdeX"), r).err(),
+            Some(AuthError::BadSignature)
+        );
         let mut other_len = req("10.1.2.3");
         other_len.len = Some(6);
-        assert_eq!(check(&c, &signed("signed", now, b"0123456789abcdef"), other_len).err(), Some(AuthError::BadSignature));
-        assert_eq!(check(&c, &signed("signed", now, b"0123456789abcdef"), req("192.168.1.1")).err(), Some(AuthError::Network));
+        assert_eq!(
+            check(&c, &signed("signed", now, b"0123456789abcdef"), other_len).err(),
+            Some(AuthError::BadSignature)
+        );
+        assert_eq!(
+            check(
+                &c,
+                &signed("signed", now, b"0123456789abcdef"),
+                req("192.168.1.1")
+            )
+            .err(),
+            Some(AuthError::Network)
+        );
         let mut garbage = signed("signed", now, b"0123456789abcdef");
         garbage.signature = Some("zz".into());
         assert_eq!(check(&c, &garbage, r).err(), Some(AuthError::BadSignature));

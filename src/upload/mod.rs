@@ -100,7 +100,10 @@ pub async fn handle(
     req: Request<Option<Incoming>>,
 ) -> (Outcome, Response<Body>) {
     let Some(u) = state.config.upload.clone() else {
-        return (Outcome::Refused, crate::response::error(StatusCode::NOT_FOUND));
+        return (
+            Outcome::Refused,
+            crate::response::error(StatusCode::NOT_FOUND),
+        );
     };
     let ctx = Ctx {
         app,
@@ -120,22 +123,22 @@ pub async fn handle(
     let m = req.method().clone();
     let refused = |e: ApiError| (Outcome::Refused, e.response());
     match (seg, arg) {
-        ("upload", None) if m == Method::POST => ctx.upload_form(req).await,
+        ("upload", None) if m == Method::POST => Box::pin(ctx.upload_form(req)).await,
         ("upload", Some(n)) if m == Method::PUT || m == Method::POST => {
             let n = n.to_owned();
-            ctx.upload_raw(req, &n).await
+            Box::pin(ctx.upload_raw(req, &n)).await
         }
         ("append", Some(id)) if m == Method::PUT || m == Method::POST => {
             let id = id.to_owned();
-            ctx.append(req, &id).await
+            Box::pin(ctx.append(req, &id)).await
         }
         ("download" | "preview", Some(id)) if m == Method::GET || m == Method::HEAD => {
             let id = id.to_owned();
-            ctx.serve(req, &id, seg == "download").await
+            Box::pin(ctx.serve(req, &id, seg == "download")).await
         }
         ("files", Some(id)) if m == Method::DELETE => {
             let id = id.to_owned();
-            ctx.delete(req, &id).await
+            Box::pin(ctx.delete(req, &id)).await
         }
         ("upload", None) => refused(not_allowed("POST")),
         ("upload" | "append", Some(_)) => refused(not_allowed("PUT, POST")),
@@ -195,7 +198,9 @@ fn split_file_id(id: &str) -> Result<(String, String), ApiError> {
         && remote
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'))
-        && !remote.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+        && !remote
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
     if !ok_group || !ok_remote {
         return Err(bad());
     }
@@ -365,8 +370,7 @@ impl Ctx<'_> {
                 .ok_or_else(|| ApiError::bad_request("ext must be 1-6 letters or digits"))?,
             None => name::extension(name),
         };
-        if !app.extensions.is_empty()
-            && !app.extensions.iter().any(|a| a.eq_ignore_ascii_case(ext))
+        if !app.extensions.is_empty() && !app.extensions.iter().any(|a| a.eq_ignore_ascii_case(ext))
         {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -382,7 +386,9 @@ impl Ctx<'_> {
 
     fn kind<'x>(x: &'x Extras, slave: &'x Option<(String, String)>) -> Result<Kind<'x>, ApiError> {
         Ok(match (slave, x.appender) {
-            (Some(_), true) => return Err(ApiError::bad_request("a slave file cannot be an appender")),
+            (Some(_), true) => {
+                return Err(ApiError::bad_request("a slave file cannot be an appender"))
+            }
             (Some((group, remote)), false) => Kind::Slave {
                 group,
                 remote,
@@ -468,7 +474,11 @@ impl Ctx<'_> {
         }
     }
 
-    async fn upload_raw(&self, req: Request<Option<Incoming>>, raw_name: &str) -> (Outcome, Response<Body>) {
+    async fn upload_raw(
+        &self,
+        req: Request<Option<Incoming>>,
+        raw_name: &str,
+    ) -> (Outcome, Response<Body>) {
         let p = Presented::from_headers(req.headers());
         let app = match self.authenticate(&p, &req) {
             Ok(a) => a,
@@ -493,7 +503,9 @@ impl Ctx<'_> {
         let name = name::sanitize(&String::from_utf8_lossy(&decoded));
         for (k, v) in req.headers() {
             if let Some(m) = k.as_str().strip_prefix("x-fdfs-meta-") {
-                let v = v.to_str().map_err(|_| ApiError::bad_request("metadata headers must be ASCII"))?;
+                let v = v
+                    .to_str()
+                    .map_err(|_| ApiError::bad_request("metadata headers must be ASCII"))?;
                 extras.set(&format!("meta.{m}"), v.to_owned())?;
             }
         }
@@ -526,10 +538,8 @@ impl Ctx<'_> {
             Some(n) => {
                 let meter = Arc::new(std::sync::Mutex::new(Meter::new(app.max_size)));
                 let content = Content::Stream(metered(chunks, meter.clone()), n);
-                self.store_and_answer(host, up, content, || {
-                    meter.lock().map_or(0, |m| m.crc32())
-                })
-                .await
+                self.store_and_answer(host, up, content, || meter.lock().map_or(0, |m| m.crc32()))
+                    .await
             }
             None => {
                 let mut spooled = self.spool(chunks, app.max_size).await?;
@@ -563,7 +573,10 @@ impl Ctx<'_> {
         &'s self,
         mut app: Option<&'s UploadApp>,
         req: Request<Option<Incoming>>,
-    ) -> (Result<(Response<Body>, u64), ApiError>, Option<&'s UploadApp>) {
+    ) -> (
+        Result<(Response<Body>, u64), ApiError>,
+        Option<&'s UploadApp>,
+    ) {
         macro_rules! bail {
             ($e:expr) => {
                 return (Err($e), app)
@@ -574,12 +587,18 @@ impl Ctx<'_> {
                 bail!(forbidden("upload"));
             }
         }
-        let Some(ct) = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        let Some(ct) = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        else {
             bail!(ApiError::bad_request("expected multipart/form-data"));
         };
         let boundary = match multer::parse_boundary(ct) {
             Ok(b) => b,
-            Err(_) => bail!(ApiError::bad_request("expected multipart/form-data with a boundary")),
+            Err(_) => bail!(ApiError::bad_request(
+                "expected multipart/form-data with a boundary"
+            )),
         };
         let len = match content_length(&req) {
             Ok(l) => l,
@@ -620,7 +639,9 @@ impl Ctx<'_> {
             let fname = field.name().unwrap_or("").to_owned();
             if fname == "fastdfs" {
                 if file.is_some() {
-                    bail!(ApiError::bad_request("two files in the field fastdfs; send one per request"));
+                    bail!(ApiError::bad_request(
+                        "two files in the field fastdfs; send one per request"
+                    ));
                 }
                 if app.is_none() && extras.app_id.is_some() && extras.app_key.is_some() {
                     let p = Presented {
@@ -675,7 +696,10 @@ impl Ctx<'_> {
                 }
             }
             let Ok(text) = String::from_utf8(text) else {
-                bail!(ApiError::bad_request(format!("field \"{}\" is not UTF-8", fname.escape_debug())));
+                bail!(ApiError::bad_request(format!(
+                    "field \"{}\" is not UTF-8",
+                    fname.escape_debug()
+                )));
             };
             if let Err(e) = extras.set(&fname, text) {
                 bail!(e);
@@ -819,7 +843,12 @@ impl Ctx<'_> {
     /// Download (attachment) and preview (inline) through the normal
     /// serving path: local, lag redirect/proxy, Range, conditional
     /// requests and anti-steal tokens all apply.
-    async fn serve(&self, req: Request<Option<Incoming>>, id: &str, download: bool) -> (Outcome, Response<Body>) {
+    async fn serve(
+        &self,
+        req: Request<Option<Incoming>>,
+        id: &str,
+        download: bool,
+    ) -> (Outcome, Response<Body>) {
         let (group, remote) = match split_file_id(id) {
             Ok(x) => x,
             Err(e) => return (Outcome::Refused, e.response()),
@@ -838,7 +867,10 @@ impl Ctx<'_> {
         }
         if download {
             let fallback = remote.rsplit('/').next().unwrap_or("");
-            let name = q.get("filename").filter(|n| !n.is_empty()).unwrap_or(fallback);
+            let name = q
+                .get("filename")
+                .filter(|n| !n.is_empty())
+                .unwrap_or(fallback);
             query.push(format!("filename={}", encode_component(name)));
         }
         let target = if query.is_empty() {
@@ -877,7 +909,11 @@ fn forbidden(right: &str) -> ApiError {
 
 fn multipart_error(e: &multer::Error) -> ApiError {
     if source::is_stall(e) {
-        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request body stalled");
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request body stalled",
+        );
     }
     ApiError::bad_request(format!("malformed multipart body: {e}"))
 }
@@ -901,8 +937,9 @@ fn host_of<B>(req: &Request<B>) -> Option<String> {
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .filter(|h| {
             !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
         })
 }
 

@@ -75,7 +75,10 @@ pub fn body_chunks(body: Incoming, stall: Duration) -> Chunks<'static> {
             loop {
                 match tokio::time::timeout(stall, body.frame()).await {
                     Err(_) => {
-                        let e = io::Error::new(io::ErrorKind::TimedOut, "client sent nothing within upload.stall_timeout");
+                        let e = io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "client sent nothing within upload.stall_timeout",
+                        );
                         return Some((Err(e), None));
                     }
                     Ok(None) => return None,
@@ -211,9 +214,8 @@ mod tests {
 
     #[tokio::test]
     async fn spool_limits_and_reads_back() {
-        let parts: Vec<io::Result<Bytes>> = (0..100u8)
-            .map(|i| Ok(Bytes::from(vec![i; 1000])))
-            .collect();
+        let parts: Vec<io::Result<Bytes>> =
+            (0..100u8).map(|i| Ok(Bytes::from(vec![i; 1000]))).collect();
         let mut s = spool(futures_util::stream::iter(parts), 100_000, None)
             .await
             .unwrap();
@@ -228,7 +230,9 @@ mod tests {
         assert_eq!(s.crc32, crc32fast::hash(&all));
 
         let parts: Vec<io::Result<Bytes>> = (0..3).map(|_| Ok(Bytes::from(vec![0; 10]))).collect();
-        let e = spool(futures_util::stream::iter(parts), 25, None).await.unwrap_err();
+        let e = spool(futures_util::stream::iter(parts), 25, None)
+            .await
+            .unwrap_err();
         assert!(is_limit(&e));
         assert!(!is_stall(&e));
     }

@@ -78,30 +78,71 @@ impl Content<'_> {
 fn addr(ip: &str, port: u16) -> Result<SocketAddr, ApiError> {
     ip.parse::<IpAddr>()
         .map(|ip| SocketAddr::new(ip, port))
-        .map_err(|_| ApiError::new(StatusCode::BAD_GATEWAY, "tracker_error", "the tracker named a storage without an IP address"))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "tracker_error",
+                "the tracker named a storage without an IP address",
+            )
+        })
 }
 
 /// An answer for a tracker failure.
 pub fn tracker_error(e: &ProtoError) -> ApiError {
     match e {
-        ProtoError::Status(ENOSPC) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", "no storage has room for the file"),
-        ProtoError::Status(2) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_storage", "the tracker knows no active storage for this group"),
-        ProtoError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "tracker_timeout", "the tracker did not answer in time"),
-        ProtoError::Io(_) | ProtoError::UnexpectedEof | ProtoError::BadHeader | ProtoError::NoTracker => {
-            let mut a = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tracker_unavailable", "no tracker could be reached");
+        ProtoError::Status(ENOSPC) => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "no storage has room for the file",
+        ),
+        ProtoError::Status(2) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_storage",
+            "the tracker knows no active storage for this group",
+        ),
+        ProtoError::Timeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "tracker_timeout",
+            "the tracker did not answer in time",
+        ),
+        ProtoError::Io(_)
+        | ProtoError::UnexpectedEof
+        | ProtoError::BadHeader
+        | ProtoError::NoTracker => {
+            let mut a = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tracker_unavailable",
+                "no tracker could be reached",
+            );
             a.retry_after = Some(5);
             a
         }
-        _ => ApiError::new(StatusCode::BAD_GATEWAY, "tracker_error", format!("the tracker answered: {e}")),
+        _ => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "tracker_error",
+            format!("the tracker answered: {e}"),
+        ),
     }
 }
 
 /// An answer for a storage failure.
 pub fn storage_error(e: &ProtoError) -> ApiError {
     match e {
-        ProtoError::Status(ENOSPC) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", "the storage is out of space"),
-        ProtoError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "storage_timeout", "the storage did not answer in time"),
-        _ => ApiError::new(StatusCode::BAD_GATEWAY, "storage_error", format!("the storage failed: {e}")),
+        ProtoError::Status(ENOSPC) => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "the storage is out of space",
+        ),
+        ProtoError::Timeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "storage_timeout",
+            "the storage did not answer in time",
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "storage_error",
+            format!("the storage failed: {e}"),
+        ),
     }
 }
 
@@ -110,7 +151,11 @@ pub fn source_error(e: &std::io::Error, limit: u64) -> ApiError {
     if is_limit(e) {
         ApiError::too_large(limit)
     } else if is_stall(e) {
-        ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request body stalled")
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request body stalled",
+        )
     } else {
         ApiError::bad_request(format!("the request body ended early: {e}"))
     }
@@ -120,19 +165,35 @@ pub fn source_error(e: &std::io::Error, limit: u64) -> ApiError {
 fn retryable(e: &ProtoError) -> bool {
     matches!(
         e,
-        ProtoError::Io(_) | ProtoError::Timeout | ProtoError::UnexpectedEof | ProtoError::BadHeader | ProtoError::Status(ENOSPC)
+        ProtoError::Io(_)
+            | ProtoError::Timeout
+            | ProtoError::UnexpectedEof
+            | ProtoError::BadHeader
+            | ProtoError::Status(ENOSPC)
     )
 }
 
 impl Cluster {
-    async fn locate(&self, group: Option<&str>, kind: Kind<'_>) -> Result<(SocketAddr, u8), ApiError> {
+    async fn locate(
+        &self,
+        group: Option<&str>,
+        kind: Kind<'_>,
+    ) -> Result<(SocketAddr, u8), ApiError> {
         match kind {
             Kind::Slave { group, remote, .. } => {
-                let (ip, port) = self.trackers.query_update(group, remote).await.map_err(|e| tracker_error(&e))?;
+                let (ip, port) = self
+                    .trackers
+                    .query_update(group, remote)
+                    .await
+                    .map_err(|e| tracker_error(&e))?;
                 Ok((addr(&ip, port)?, 0))
             }
             _ => {
-                let t = self.trackers.query_store(group).await.map_err(|e| tracker_error(&e))?;
+                let t = self
+                    .trackers
+                    .query_store(group)
+                    .await
+                    .map_err(|e| tracker_error(&e))?;
                 Ok((addr(&t.ip, t.port)?, t.store_path_index))
             }
         }
@@ -157,17 +218,37 @@ impl Cluster {
             }
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let res = match &mut content {
-                Content::Stream(s, _) => StorageClient::upload(storage, &head, size, s, self.connect, self.network).await,
+                Content::Stream(s, _) => {
+                    StorageClient::upload(storage, &head, size, s, self.connect, self.network).await
+                }
                 Content::File(f) => {
                     let mut chunks = f.chunks().await.map_err(|e| {
                         tracing::error!("upload: reading the spooled part: {e}");
-                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the spooled part could not be read")
+                        ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            "the spooled part could not be read",
+                        )
                     })?;
-                    StorageClient::upload(storage, &head, size, &mut chunks, self.connect, self.network).await
+                    StorageClient::upload(
+                        storage,
+                        &head,
+                        size,
+                        &mut chunks,
+                        self.connect,
+                        self.network,
+                    )
+                    .await
                 }
             };
             match res {
-                Ok((group, remote)) => return Ok(Stored { group, remote, storage }),
+                Ok((group, remote)) => {
+                    return Ok(Stored {
+                        group,
+                        remote,
+                        storage,
+                    })
+                }
                 Err(SendError::Source(e)) => return Err(source_error(&e, limit)),
                 Err(SendError::Peer { error, consumed }) => {
                     let again = attempt == 0
@@ -176,7 +257,11 @@ impl Cluster {
                         && !matches!(kind, Kind::Slave { .. });
                     tracing::warn!(
                         "upload to storage {storage} failed: {error}{}",
-                        if again { "; asking the tracker for another" } else { "" }
+                        if again {
+                            "; asking the tracker for another"
+                        } else {
+                            ""
+                        }
                     );
                     if !again {
                         return Err(storage_error(&error));
@@ -184,28 +269,61 @@ impl Cluster {
                 }
             }
         }
-        Err(ApiError::new(StatusCode::BAD_GATEWAY, "storage_error", "no storage took the file"))
+        Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "storage_error",
+            "no storage took the file",
+        ))
     }
 
     /// Appends `content` to the appender file `group/remote`.
-    pub async fn append(&self, group: &str, remote: &str, chunks: &mut Chunks<'_>, size: u64, limit: u64) -> Result<(), ApiError> {
-        let (ip, port) = self.trackers.query_update(group, remote).await.map_err(|e| tracker_error(&e))?;
+    pub async fn append(
+        &self,
+        group: &str,
+        remote: &str,
+        chunks: &mut Chunks<'_>,
+        size: u64,
+        limit: u64,
+    ) -> Result<(), ApiError> {
+        let (ip, port) = self
+            .trackers
+            .query_update(group, remote)
+            .await
+            .map_err(|e| tracker_error(&e))?;
         let storage = addr(&ip, port)?;
         let head = append_head(remote, size).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        match StorageClient::append(storage, &head, size, chunks, self.connect, self.network).await {
+        match StorageClient::append(storage, &head, size, chunks, self.connect, self.network).await
+        {
             Ok(()) => Ok(()),
             Err(SendError::Source(e)) => Err(source_error(&e, limit)),
-            Err(SendError::Peer { error: ProtoError::Status(2), .. }) => Err(not_found()),
-            Err(SendError::Peer { error: ProtoError::Status(22), .. }) => Err(ApiError::bad_request("not an appender file")),
+            Err(SendError::Peer {
+                error: ProtoError::Status(2),
+                ..
+            }) => Err(not_found()),
+            Err(SendError::Peer {
+                error: ProtoError::Status(22),
+                ..
+            }) => Err(ApiError::bad_request("not an appender file")),
             Err(SendError::Peer { error, .. }) => Err(storage_error(&error)),
         }
     }
 
     /// Sets the metadata of a stored file.
-    pub async fn set_metadata(&self, s: &Stored, meta: &[(String, String)]) -> Result<(), ApiError> {
-        StorageClient::set_metadata(s.storage, &s.group, &s.remote, meta, self.connect, self.network)
-            .await
-            .map_err(|e| storage_error(&e))
+    pub async fn set_metadata(
+        &self,
+        s: &Stored,
+        meta: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        StorageClient::set_metadata(
+            s.storage,
+            &s.group,
+            &s.remote,
+            meta,
+            self.connect,
+            self.network,
+        )
+        .await
+        .map_err(|e| storage_error(&e))
     }
 
     /// Deletes `group/remote`: `Ok(false)` when it does not exist.
@@ -253,13 +371,25 @@ impl Drop for Undo {
             return;
         };
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            tracing::error!("upload {}/{}: answer not delivered and no runtime to delete it", s.group, s.remote);
+            tracing::error!(
+                "upload {}/{}: answer not delivered and no runtime to delete it",
+                s.group,
+                s.remote
+            );
             return;
         };
         rt.spawn(async move {
             match StorageClient::delete(s.storage, &s.group, &s.remote, connect, network).await {
-                Ok(_) => tracing::warn!("upload {}/{}: answer not delivered, file deleted", s.group, s.remote),
-                Err(e) => tracing::error!("upload {}/{}: answer not delivered; deleting it failed: {e}", s.group, s.remote),
+                Ok(_) => tracing::warn!(
+                    "upload {}/{}: answer not delivered, file deleted",
+                    s.group,
+                    s.remote
+                ),
+                Err(e) => tracing::error!(
+                    "upload {}/{}: answer not delivered; deleting it failed: {e}",
+                    s.group,
+                    s.remote
+                ),
             }
         });
     }

@@ -11,7 +11,8 @@
 //!   [`admin`]: the admin listener.
 //! - [`service`]: around every request: client address, rate limit, the
 //!   access-log line and metrics.
-//! - [`handler`]: the request path, top to bottom, in the module's order.
+//! - [`handler`]: the request path, top to bottom, in the module's order;
+//!   [`upload`]: the upload API under `upload.prefix` (docs/upload.md).
 //! - [`resolve`]: what to do when a file is not local (404, redirect,
 //!   proxy), given a [`resolve::Context`]; [`client`]: the plain-HTTP peer
 //!   client (pool, exchange, relayed body).
@@ -22,8 +23,8 @@
 //! - [`state`]: the configuration snapshot and caches shared by every
 //!   connection; [`access_log`]: access-log lines and their writer;
 //!   [`limits`]: per-client limits and idle timeout; [`metrics`]:
-//!   Prometheus metrics; [`tls`]: rustls configurations; [`logging`]: the
-//!   error log.
+//!   Prometheus metrics; [`upload_stats`]: upload API counters and slots;
+//!   [`tls`]: rustls configurations; [`logging`]: the error log.
 //! - Pure leaves: [`fileid`] (URL → [`fileid::FileId`], the encoded-name
 //!   codec, an encoder for tests and the demo), [`http`] (query, Range,
 //!   conditional requests, Content-Disposition, multipart, FLV, the plan of

@@ -37,14 +37,23 @@ fn bytes(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// Sends head + body (in 256 KiB writes) and reads the answer.
-async fn send(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Resp {
     Box::pin(async move {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        ));
         s.write_all(head.as_bytes()).await.unwrap();
         for c in body.chunks(256 * 1024) {
             if s.write_all(c).await.is_err() {
@@ -57,13 +66,19 @@ async fn send(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, St
 }
 
 fn keyed(app: &str, key: &str) -> Vec<(&'static str, String)> {
-    vec![("X-Fdfs-App-Id", app.into()), ("X-Fdfs-App-Key", key.into())]
+    vec![
+        ("X-Fdfs-App-Id", app.into()),
+        ("X-Fdfs-App-Key", key.into()),
+    ]
 }
 
 fn form(boundary: &str, fields: &[(&str, &[u8])], file: (&str, &[u8])) -> Vec<u8> {
     let mut b = Vec::with_capacity(file.1.len() + 1024);
     for (k, v) in fields {
-        b.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n").as_bytes());
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n")
+                .as_bytes(),
+        );
         b.extend_from_slice(v);
         b.extend_from_slice(b"\r\n");
     }
@@ -74,7 +89,11 @@ fn form(boundary: &str, fields: &[(&str, &[u8])], file: (&str, &[u8])) -> Vec<u8
 }
 
 fn json(r: &Resp) -> serde_json::Value {
-    assert_eq!(r.header("content-type").as_deref(), Some("application/json"), "{r:?}");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json"),
+        "{r:?}"
+    );
     serde_json::from_slice(&r.body).unwrap()
 }
 
@@ -108,14 +127,18 @@ fn stored_files(cl: &Cluster) -> usize {
     };
     let dirs = |p: &std::path::Path| -> Vec<std::path::PathBuf> {
         std::fs::read_dir(p).map_or(Vec::new(), |rd| {
-            rd.flatten().map(|e| e.path()).filter(|p| p.is_dir() && hex2(p)).collect()
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && hex2(p))
+                .collect()
         })
     };
     let mut n = 0;
     for node in &cl.nodes {
         for d1 in dirs(&node.base.join("data")) {
             for d2 in dirs(&d1) {
-                n += std::fs::read_dir(&d2).map_or(0, |rd| rd.flatten().filter(|e| e.path().is_file()).count());
+                n += std::fs::read_dir(&d2)
+                    .map_or(0, |rd| rd.flatten().filter(|e| e.path().is_file()).count());
             }
         }
     }
@@ -140,8 +163,19 @@ async fn upload_api_against_a_real_cluster() {
     // 0. The limit crossed mid-stream (credentials before the file): 413,
     // nothing stored (the cluster holds no file yet).
     let big = bytes(3 << 20, 12);
-    let b = form("L", &[("app_id", b"small"), ("app_key", SMALL_KEY.as_bytes())], ("big.bin", &big));
-    let r = send(a, "POST", "/api/upload", &[("Content-Type", "multipart/form-data; boundary=L".into())], &b).await;
+    let b = form(
+        "L",
+        &[("app_id", b"small"), ("app_key", SMALL_KEY.as_bytes())],
+        ("big.bin", &big),
+    );
+    let r = send(
+        a,
+        "POST",
+        "/api/upload",
+        &[("Content-Type", "multipart/form-data; boundary=L".into())],
+        &b,
+    )
+    .await;
     assert_eq!((r.status, err_code(&r)), (413, "too_large".into()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stored_files(&cl), 0, "a file was stored");
@@ -151,17 +185,41 @@ async fn upload_api_against_a_real_cluster() {
     // DOWNLOAD an empty file).
     for (len, seed) in [(0usize, 1u8), (1024, 2), (1 << 20, 3), (64 << 20, 4)] {
         let data = bytes(len, seed);
-        let r = send(a, "PUT", &format!("/api/upload/f{len}.bin"), &keyed("shop", KEY), &data).await;
+        let r = send(
+            a,
+            "PUT",
+            &format!("/api/upload/f{len}.bin"),
+            &keyed("shop", KEY),
+            &data,
+        )
+        .await;
         let (put_id, j) = ok_id(&r);
         assert_eq!(j["size"], len as u64);
         assert_eq!(j["crc32"], crc32fast::hash(&data));
         assert_eq!(j["name"], format!("f{len}.bin"));
         assert!(put_id.ends_with(".bin"), "{put_id}");
         assert_eq!(j["url"], format!("http://{a}/{put_id}"));
-        let b = form("E2eBoundary", &[("app_id", b"shop"), ("app_key", KEY.as_bytes())], (&format!("m{len}.png"), &data));
-        let r = send(a, "POST", "/api/upload", &[("Content-Type", "multipart/form-data; boundary=E2eBoundary".into())], &b).await;
+        let b = form(
+            "E2eBoundary",
+            &[("app_id", b"shop"), ("app_key", KEY.as_bytes())],
+            (&format!("m{len}.png"), &data),
+        );
+        let r = send(
+            a,
+            "POST",
+            "/api/upload",
+            &[(
+                "Content-Type",
+                "multipart/form-data; boundary=E2eBoundary".into(),
+            )],
+            &b,
+        )
+        .await;
         let (mp_id, j) = ok_id(&r);
-        assert_eq!((j["size"].as_u64(), j["crc32"].as_u64()), (Some(len as u64), Some(u64::from(crc32fast::hash(&data)))));
+        assert_eq!(
+            (j["size"].as_u64(), j["crc32"].as_u64()),
+            (Some(len as u64), Some(u64::from(crc32fast::hash(&data))))
+        );
         assert!(mp_id.ends_with(".png"), "{mp_id}");
         for id in [&put_id, &mp_id] {
             if len == 0 {
@@ -176,8 +234,25 @@ async fn upload_api_against_a_real_cluster() {
 
     // 2. Metadata, download and preview.
     let data = bytes(3000, 9);
-    let b = form("M", &[("meta.width", b"640"), ("app_id", b"shop"), ("app_key", KEY.as_bytes())], ("photo.png", &data));
-    let (id, _) = ok_id(&send(a, "POST", "/api/upload", &[("Content-Type", "multipart/form-data; boundary=M".into())], &b).await);
+    let b = form(
+        "M",
+        &[
+            ("meta.width", b"640"),
+            ("app_id", b"shop"),
+            ("app_key", KEY.as_bytes()),
+        ],
+        ("photo.png", &data),
+    );
+    let (id, _) = ok_id(
+        &send(
+            a,
+            "POST",
+            "/api/upload",
+            &[("Content-Type", "multipart/form-data; boundary=M".into())],
+            &b,
+        )
+        .await,
+    );
     let remote = id.strip_prefix("group1/").unwrap();
     let meta = cl.tool("fdfs_test", &["getmeta", "group1", remote]);
     for want in ["name=photo.png", "content_type=image/png", "width=640"] {
@@ -185,12 +260,21 @@ async fn upload_api_against_a_real_cluster() {
     }
     let r = support::get(a, &format!("/api/download/{id}?filename=photo.png")).await;
     assert_eq!((r.status, sha256(&r.body)), (200, sha256(&data)));
-    assert!(r.header("content-disposition").unwrap().starts_with("attachment; filename=\"photo.png\""));
+    assert!(r
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment; filename=\"photo.png\""));
     let r = support::get(a, &format!("/api/preview/{id}")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-disposition").as_deref(), Some("inline"));
     assert_eq!(r.header("content-type").as_deref(), Some("image/png"));
-    let r = support::request(a, "GET", &format!("/api/preview/{id}"), &[("Range", "bytes=10-19")]).await;
+    let r = support::request(
+        a,
+        "GET",
+        &format!("/api/preview/{id}"),
+        &[("Range", "bytes=10-19")],
+    )
+    .await;
     assert_eq!((r.status, r.body.as_slice()), (206, &data[10..20]));
 
     // 3. Hostile names.
@@ -200,7 +284,14 @@ async fn upload_api_against_a_real_cluster() {
         ("%E6%97%A5%E6%9C%AC.txt", "日本.txt", ".txt"),
         ("x.jpeg2000", "x.jpeg2000", ""),
     ] {
-        let r = send(a, "PUT", &format!("/api/upload/{raw}"), &keyed("shop", KEY), b"hostile").await;
+        let r = send(
+            a,
+            "PUT",
+            &format!("/api/upload/{raw}"),
+            &keyed("shop", KEY),
+            b"hostile",
+        )
+        .await;
         let (id, j) = ok_id(&r);
         assert_eq!(j["name"], name, "{raw}");
         let stem = id.rsplit('/').next().unwrap();
@@ -213,13 +304,37 @@ async fn upload_api_against_a_real_cluster() {
     }
 
     // 4. Appender + append; slave.
-    let (app_id, _) = ok_id(&send(a, "PUT", "/api/upload/log.txt?appender=1", &keyed("shop", KEY), b"first,").await);
-    let r = send(a, "PUT", &format!("/api/append/{app_id}"), &keyed("shop", KEY), b"second").await;
+    let (app_id, _) = ok_id(
+        &send(
+            a,
+            "PUT",
+            "/api/upload/log.txt?appender=1",
+            &keyed("shop", KEY),
+            b"first,",
+        )
+        .await,
+    );
+    let r = send(
+        a,
+        "PUT",
+        &format!("/api/append/{app_id}"),
+        &keyed("shop", KEY),
+        b"second",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(download_sha(&cl, &app_id), sha256(b"first,second"));
-    let (master, _) = ok_id(&send(a, "PUT", "/api/upload/big.jpg", &keyed("shop", KEY), &data).await);
+    let (master, _) =
+        ok_id(&send(a, "PUT", "/api/upload/big.jpg", &keyed("shop", KEY), &data).await);
     let thumb = bytes(500, 11);
-    let r = send(a, "PUT", &format!("/api/upload/t.jpg?master={master}&prefix=_150x150"), &keyed("shop", KEY), &thumb).await;
+    let r = send(
+        a,
+        "PUT",
+        &format!("/api/upload/t.jpg?master={master}&prefix=_150x150"),
+        &keyed("shop", KEY),
+        &thumb,
+    )
+    .await;
     let (slave, _) = ok_id(&r);
     let stem = master.trim_end_matches(".jpg");
     assert_eq!(slave, format!("{stem}_150x150.jpg"));
@@ -231,7 +346,14 @@ async fn upload_api_against_a_real_cluster() {
     for i in 0..32u8 {
         tasks.push(tokio::spawn(async move {
             let data = bytes(4096 + usize::from(i) * 1000, 100 + i);
-            let r = send(a, "PUT", &format!("/api/upload/c{i}.dat"), &keyed("shop", KEY), &data).await;
+            let r = send(
+                a,
+                "PUT",
+                &format!("/api/upload/c{i}.dat"),
+                &keyed("shop", KEY),
+                &data,
+            )
+            .await;
             (r, data)
         }));
     }
@@ -247,10 +369,21 @@ async fn upload_api_against_a_real_cluster() {
     eprintln!("32 concurrent at {:?}", t0.elapsed());
 
     // 6. Auth: wrong key, wrong signature, expired timestamp, missing right.
-    let r = send(a, "PUT", "/api/upload/x.txt", &keyed("shop", "e2e-upload-key-0123456788"), b"x").await;
+    let r = send(
+        a,
+        "PUT",
+        "/api/upload/x.txt",
+        &keyed("shop", "e2e-upload-key-0123456788"),
+        b"x",
+    )
+    .await;
     assert_eq!((r.status, err_code(&r)), (401, "unauthorized".into()));
     let now = support::now();
-    for (ts, key, want) in [(now, "wrong-key-wrong-key-wrong", 401), (now - 600, KEY, 401), (now, KEY, 200)] {
+    for (ts, key, want) in [
+        (now, "wrong-key-wrong-key-wrong", 401),
+        (now - 600, KEY, 401),
+        (now, KEY, 200),
+    ] {
         let msg = string_to_sign("PUT", "/api/upload/s.txt", &ts.to_string(), Some(6));
         let h = vec![
             ("X-Fdfs-App-Id", "shop".to_owned()),
@@ -260,18 +393,42 @@ async fn upload_api_against_a_real_cluster() {
         let r = send(a, "PUT", "/api/upload/s.txt", &h, b"signed").await;
         assert_eq!(r.status, want, "{}", String::from_utf8_lossy(&r.body));
     }
-    let r = send(a, "DELETE", &format!("/api/files/{master}"), &keyed("small", SMALL_KEY), b"").await;
+    let r = send(
+        a,
+        "DELETE",
+        &format!("/api/files/{master}"),
+        &keyed("small", SMALL_KEY),
+        b"",
+    )
+    .await;
     assert_eq!((r.status, err_code(&r)), (403, "forbidden".into()));
 
     // 7. Delete: 204, then 404; the storage no longer has it.
-    let r = send(a, "DELETE", &format!("/api/files/{master}"), &keyed("shop", KEY), b"").await;
+    let r = send(
+        a,
+        "DELETE",
+        &format!("/api/files/{master}"),
+        &keyed("shop", KEY),
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    let r = send(a, "DELETE", &format!("/api/files/{master}"), &keyed("shop", KEY), b"").await;
+    let r = send(
+        a,
+        "DELETE",
+        &format!("/api/files/{master}"),
+        &keyed("shop", KEY),
+        b"",
+    )
+    .await;
     assert_eq!((r.status, err_code(&r)), (404, "not_found".into()));
     let remote = master.strip_prefix("group1/").unwrap();
     let t = Instant::now();
     while cl.nodes.iter().any(|n| n.file(remote).exists()) {
-        assert!(t.elapsed() < Duration::from_secs(15), "{master} still stored");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{master} still stored"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -290,13 +447,21 @@ async fn upload_api_against_a_real_cluster() {
         }
     }
     let r = read_response(&mut s, false).await;
-    assert!(r.status >= 500, "{} {}", r.status, String::from_utf8_lossy(&r.body));
+    assert!(
+        r.status >= 500,
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
     assert!(json(&r)["error"].is_string());
 
     // 9. Tracker down: 503.
     cl.stop_tracker();
     let r = send(a, "PUT", "/api/upload/t.txt", &keyed("shop", KEY), b"x").await;
-    assert_eq!((r.status, err_code(&r)), (503, "tracker_unavailable".into()));
+    assert_eq!(
+        (r.status, err_code(&r)),
+        (503, "tracker_unavailable".into())
+    );
     let st = support::get(a, "/api/nothing").await;
     assert_eq!(st.status, 404);
     eprintln!("done in {:?}", t0.elapsed());

@@ -105,7 +105,11 @@ impl App {
 
     /// Creates the shared state from an already derived [`State`].
     pub fn with_state(state: State) -> Arc<Self> {
-        let slots = state.config.upload.as_ref().map_or(1, |u| u.max_concurrent);
+        let slots = state
+            .config
+            .upload
+            .as_ref()
+            .map_or(32, |u| u.max_concurrent);
         Arc::new(App {
             uploads: crate::upload_stats::UploadStats::new(slots),
             current: ArcSwap::from_pointee(state),

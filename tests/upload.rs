@@ -526,7 +526,9 @@ async fn tracker_down_is_503() {
     let l = std::net::TcpListener::bind("127.0.14.6:0").unwrap();
     let dead = l.local_addr().unwrap();
     drop(l);
-    let s = Server::start(&conf(&store, dead, ""), dir.path(), "127.0.14.6").await;
+    let log = dir.path().join("access.log");
+    let extra = format!("access_log = {}\n", log.display());
+    let s = Server::start(&conf(&store, dead, &extra), dir.path(), "127.0.14.6").await;
     let r = send(
         s.addr,
         "PUT",
@@ -560,6 +562,54 @@ async fn tracker_down_is_503() {
         s.app.uploads.count("upload", Some("tracker_unavailable")),
         2
     );
+    let r = send(
+        s.addr,
+        "PUT",
+        "/api/upload/a.txt",
+        &keyed("shop", "wrong-wrong-wrong-wrong"),
+        b"x",
+    )
+    .await;
+    assert_error(&r, 401, "unauthorized");
+    // Access log: the app's outcome once authenticated, `refused` before.
+    let t = Instant::now();
+    let served = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let served: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+            .collect();
+        if served.len() >= 4 || t.elapsed() > Duration::from_secs(5) {
+            break served;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        served,
+        ["upload:shop", "upload:shop", "delete:shop", "refused"]
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains(KEY) && !text.contains("wrong-wrong"),
+        "a key in the log: {text}"
+    );
+    // /status and /metrics count them; no key anywhere.
+    let status = fdfs_httpd::admin::status_json(&s.app, &s.app.state());
+    let j: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(j["uploads"]["ok"], 0);
+    assert_eq!(j["uploads"]["failed"], 3);
+    assert_eq!(j["uploads"]["in_progress"], 0);
+    assert!(!status.contains(KEY));
+    let mut m = String::new();
+    s.app.uploads.render(&mut m);
+    for line in [
+        "fdfs_upload_requests_total{op=\"upload\",app=\"shop\",result=\"tracker_unavailable\"} 2",
+        "fdfs_upload_requests_total{op=\"delete\",app=\"shop\",result=\"tracker_unavailable\"} 1",
+        "fdfs_upload_requests_total{op=\"upload\",app=\"\",result=\"unauthorized\"} 1",
+    ] {
+        assert!(m.contains(line), "{line} not in {m}");
+    }
     s.stop().await;
 }
 

@@ -135,8 +135,8 @@ fn head(cmd: u8, fields: &[u8], file_size: u64) -> Result<Vec<u8>, ProtoError> {
 }
 
 /// UPLOAD_FILE (11) or, with `appender`, UPLOAD_APPENDER_FILE (23): the
-/// head before `file_size` content bytes: store path index (1) + size (8)
-/// + extension (6).
+/// head before `file_size` content bytes: store path index (1), size (8),
+/// extension (6).
 pub fn upload_head(
     appender: bool,
     store_path_index: u8,
@@ -155,9 +155,9 @@ pub fn upload_head(
     head(cmd, &f, file_size)
 }
 
-/// UPLOAD_SLAVE_FILE (21): master name length (8) + size (8) + prefix (16)
-/// + extension (6) + master remote name, then the content. The prefix is
-/// 1–16 letters, digits, `_` or `-`.
+/// UPLOAD_SLAVE_FILE (21): master name length (8), size (8), prefix (16),
+/// extension (6), master remote name, then the content. The prefix is 1–16
+/// letters, digits, `_` or `-`.
 pub fn slave_head(
     master: &str,
     prefix: &str,

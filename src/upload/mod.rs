@@ -435,9 +435,8 @@ impl Ctx<'_> {
         }
         meta.extend(up.extras.meta.iter().cloned());
         if !meta.is_empty() {
-            if let Err(e) = cluster.set_metadata(&stored, &meta).await {
-                return Err(e); // `undo` deletes the file
-            }
+            // On failure `undo` deletes the file.
+            cluster.set_metadata(&stored, &meta).await?;
         }
         let doc = serde_json::json!({
             "file_id": format!("{}/{}", stored.group, stored.remote),

@@ -258,12 +258,13 @@ async fn upload_api_against_a_real_cluster() {
     for want in ["name=photo.png", "content_type=image/png", "width=640"] {
         assert!(meta.contains(want), "{want} not in {meta}");
     }
-    let r = support::get(a, &format!("/api/download/{id}?filename=photo.png")).await;
+    let r = support::get(a, &format!("/api/download/{id}")).await;
     assert_eq!((r.status, sha256(&r.body)), (200, sha256(&data)));
-    assert!(r
-        .header("content-disposition")
-        .unwrap()
-        .starts_with("attachment; filename=\"photo.png\""));
+    let cd = r.header("content-disposition").unwrap();
+    assert!(cd.starts_with("attachment; filename=\"photo.png\""), "{cd}");
+    let r = support::get(a, &format!("/api/download/{id}?filename=other.png")).await;
+    let cd = r.header("content-disposition").unwrap();
+    assert!(cd.starts_with("attachment; filename=\"other.png\""), "{cd}");
     let r = support::get(a, &format!("/api/preview/{id}")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-disposition").as_deref(), Some("inline"));

@@ -19,7 +19,8 @@ use super::tracker::{
     TrackerParams,
 };
 use super::upload::{
-    delete_request, parse_upload_reply, query_store_request, set_metadata_request, StoreTarget,
+    delete_request, get_metadata_request, parse_metadata, parse_upload_reply, query_store_request,
+    set_metadata_request, StoreTarget,
 };
 use super::ProtoError;
 
@@ -33,6 +34,7 @@ const MAX_IDS_PAGE_BODY: u64 = 4 * 1024 * 1024;
 const MAX_FETCH_BODY: u64 = 64 * 1024;
 const MAX_FILE_INFO_BODY: u64 = 70;
 const MAX_STORE_BODY: u64 = 70;
+const MAX_METADATA_BODY: u64 = 64 * 1024;
 const MAX_UPLOAD_REPLY_BODY: u64 = 16 + 256;
 
 /// Runs `fut` with a deadline, turning expiry into [`ProtoError::Timeout`].
@@ -518,6 +520,24 @@ impl StorageClient {
         match conn.call(&req, 0).await {
             Ok(_) => Ok(true),
             Err(ProtoError::Status(status::ENOENT)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A file's metadata (GET_METADATA 15); `None` when the storage
+    /// answers ENOENT.
+    pub async fn get_metadata(
+        addr: SocketAddr,
+        group: &str,
+        remote: &str,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<Option<Vec<(String, String)>>, ProtoError> {
+        let req = get_metadata_request(group, remote)?;
+        let mut conn = Conn::connect(addr, connect_timeout, network_timeout).await?;
+        match conn.call(&req, MAX_METADATA_BODY).await {
+            Ok(body) => parse_metadata(&body).map(Some),
+            Err(ProtoError::Status(status::ENOENT)) => Ok(None),
             Err(e) => Err(e),
         }
     }

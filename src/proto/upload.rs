@@ -20,6 +20,8 @@ pub const CMD_UPLOAD_FILE: u8 = 11;
 pub const CMD_DELETE_FILE: u8 = 12;
 /// `STORAGE_PROTO_CMD_SET_METADATA`.
 pub const CMD_SET_METADATA: u8 = 13;
+/// `STORAGE_PROTO_CMD_GET_METADATA`.
+pub const CMD_GET_METADATA: u8 = 15;
 /// `STORAGE_PROTO_CMD_UPLOAD_SLAVE_FILE`.
 pub const CMD_UPLOAD_SLAVE_FILE: u8 = 21;
 /// `STORAGE_PROTO_CMD_UPLOAD_APPENDER_FILE`.
@@ -259,6 +261,32 @@ pub fn set_metadata_request(
     Ok(message(CMD_SET_METADATA, 0, &body))
 }
 
+/// GET_METADATA (15): group (16) + remote name.
+pub fn get_metadata_request(group: &str, remote: &str) -> Result<Vec<u8>, ProtoError> {
+    let mut body = encode_group(group)?.to_vec();
+    body.extend_from_slice(check_remote(remote)?);
+    Ok(message(CMD_GET_METADATA, 0, &body))
+}
+
+/// A GET_METADATA reply: `name\x02value` records joined by `\x01` (empty:
+/// none). Values that are not UTF-8 are replaced lossily.
+pub fn parse_metadata(body: &[u8]) -> Result<Vec<(String, String)>, ProtoError> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    body.split(|b| *b == META_RECORD_SEP)
+        .map(|rec| {
+            let mut f = rec.splitn(2, |b| *b == META_FIELD_SEP);
+            let name = f.next().unwrap_or_default();
+            let value = f.next().ok_or(ProtoError::BadBody("metadata record"))?;
+            Ok((
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +384,28 @@ mod tests {
         assert!(set_metadata_request("g", "r", &[("a\x01".into(), "v".into())]).is_err());
         assert!(set_metadata_request("g", "r", &[("a".into(), "v\x02".into())]).is_err());
         assert!(set_metadata_request("g", "r", &[("a".into(), "v".repeat(257))]).is_err());
+    }
+
+    /// tests/fixtures/fastdfs-wire/storage_get_metadata_then_active_test.json.
+    #[test]
+    fn get_metadata_matches_the_recording() {
+        assert_eq!(
+            get_metadata_request("group1", "M00/00/00/fwAAAmsGtf2ARhwwAAAAG6BySuY736.txt").unwrap(),
+            hex("000000000000003c0f0067726f757031000000000000000000004d30302f30302f30302f66774141416d7347746632415268777741414141473642795375593733362e747874")
+        );
+        let m = parse_metadata(&hex("6578745f6e616d65026a70670166696c655f73697a65023131353132300168656967687402383001776964746802313630")).unwrap();
+        let want = [
+            ("ext_name", "jpg"),
+            ("file_size", "115120"),
+            ("height", "80"),
+            ("width", "160"),
+        ];
+        assert_eq!(m.len(), 4);
+        for ((k, v), (wk, wv)) in m.iter().zip(want) {
+            assert_eq!((k.as_str(), v.as_str()), (wk, wv));
+        }
+        assert_eq!(parse_metadata(b""), Ok(Vec::new()));
+        assert!(parse_metadata(b"novalue").is_err());
     }
 
     #[test]

@@ -839,6 +839,20 @@ impl Ctx<'_> {
         self.finish("delete", Some(app), r)
     }
 
+    /// The `name` metadata of a file (what the upload recorded), else the
+    /// file ID's own name; asked within 3 s.
+    async fn original_name(&self, group: &str, remote: &str) -> String {
+        let fallback = remote.rsplit('/').next().unwrap_or("").to_owned();
+        let ask = async {
+            let cluster = self.cluster_resolved().await;
+            cluster.metadata_value(group, remote, "name").await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(3), ask).await {
+            Ok(Some(n)) if !name::sanitize(&n).is_empty() => name::sanitize(&n),
+            _ => fallback,
+        }
+    }
+
     /// Download (attachment) and preview (inline) through the normal
     /// serving path: local, lag redirect/proxy, Range, conditional
     /// requests and anti-steal tokens all apply.
@@ -865,12 +879,11 @@ impl Ctx<'_> {
             }
         }
         if download {
-            let fallback = remote.rsplit('/').next().unwrap_or("");
-            let name = q
-                .get("filename")
-                .filter(|n| !n.is_empty())
-                .unwrap_or(fallback);
-            query.push(format!("filename={}", encode_component(name)));
+            let name = match q.get("filename").filter(|n| !n.is_empty()) {
+                Some(n) => n.to_owned(),
+                None => self.original_name(&group, &remote).await,
+            };
+            query.push(format!("filename={}", encode_component(&name)));
         }
         let target = if query.is_empty() {
             path

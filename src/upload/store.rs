@@ -326,6 +326,17 @@ impl Cluster {
         .map_err(|e| storage_error(&e))
     }
 
+    /// The metadata value `key` of `group/remote`, from a storage that has
+    /// it (`None` on any failure: callers fall back).
+    pub async fn metadata_value(&self, group: &str, remote: &str, key: &str) -> Option<String> {
+        let (ip, port) = self.trackers.query_fetch_one(group, remote).await.ok()?;
+        let storage = addr(&ip, port).ok()?;
+        let meta = StorageClient::get_metadata(storage, group, remote, self.connect, self.network)
+            .await
+            .ok()??;
+        meta.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
     /// Deletes `group/remote`: `Ok(false)` when it does not exist.
     pub async fn delete(&self, group: &str, remote: &str) -> Result<bool, ApiError> {
         let (ip, port) = match self.trackers.query_update(group, remote).await {

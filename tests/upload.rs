@@ -651,3 +651,67 @@ fn check_config_reports_bad_upload_keys_with_file_and_line() {
     );
     assert!(!text.contains("tooshort"), "the key was printed: {text}");
 }
+
+/// `A_jpg` of the real fixture (2809 bytes).
+const JPG: &str = "group1/M00/00/00/fwAAAmsGte2AfD5bAAAK-QVmom4187.jpg";
+
+#[tokio::test]
+async fn download_and_preview_serve_local_files_and_anti_steal_spares_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::real_store("A", dir.path());
+    let bytes = std::fs::read(store.join("data/00/00/fwAAAmsGte2AfD5bAAAK-QVmom4187.jpg")).unwrap();
+    let (tracker, _) = silent_tracker("127.0.14.8").await;
+    let extra = "http.anti_steal.check_token=true\nhttp.anti_steal.token_ttl=900\n\
+                 http.anti_steal.secret_key=FastDFS1234567890\nstorage_sync_file_max_delay=86400\n\
+                 local_ip_addrs=127.0.0.2\nconnect_timeout=1\n";
+    let s = Server::start(&conf(&store, tracker, extra), dir.path(), "127.0.14.8").await;
+    let a = s.addr;
+    // Without a token: the anti-steal rules (missing token: 400, as the module).
+    let r = support::get(a, &format!("/api/preview/{JPG}")).await;
+    assert_eq!(r.status, 400);
+    // Authenticated as an app: served, inline, Range honoured.
+    let h = [
+        ("X-Fdfs-App-Id", "shop"),
+        ("X-Fdfs-App-Key", KEY),
+        ("Range", "bytes=0-9"),
+    ];
+    let r = support::request(a, "GET", &format!("/api/preview/{JPG}"), &h).await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &bytes[..10]));
+    assert_eq!(r.header("content-disposition").as_deref(), Some("inline"));
+    assert_eq!(r.header("content-type").as_deref(), Some("image/jpeg"));
+    // Download: attachment named by ?filename= (the tracker is silent, so
+    // without it the name falls back to the ID's within 3 s).
+    let h = [("X-Fdfs-App-Id", "shop"), ("X-Fdfs-App-Key", KEY)];
+    let r = support::request(
+        a,
+        "GET",
+        &format!("/api/download/{JPG}?filename=Gr%C3%BC%C3%9Fe.jpg"),
+        &h,
+    )
+    .await;
+    assert_eq!((r.status, r.body.len()), (200, bytes.len()));
+    let cd = r.header("content-disposition").unwrap();
+    assert!(cd.contains("filename*=UTF-8''Gr%C3%BC%C3%9Fe.jpg"), "{cd}");
+    let t = Instant::now();
+    let r = support::request(a, "HEAD", &format!("/api/download/{JPG}"), &h).await;
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed() < Duration::from_secs(6));
+    let cd = r.header("content-disposition").unwrap();
+    assert!(
+        cd.starts_with("attachment; filename=\"fwAAAmsGte2AfD5bAAAK-QVmom4187.jpg\""),
+        "{cd}"
+    );
+    // Wrong credentials: 401, not a file.
+    let h = [
+        ("X-Fdfs-App-Id", "shop"),
+        ("X-Fdfs-App-Key", "nope-nope-nope-nope"),
+    ];
+    let r = support::request(a, "GET", &format!("/api/preview/{JPG}"), &h).await;
+    assert_error(&r, 401, "unauthorized");
+    // Not a file ID.
+    let r = support::request(a, "GET", "/api/preview/group1/..%2F..%2Fetc/passwd", &[]).await;
+    assert_error(&r, 400, "bad_request");
+    // The file URL itself is unchanged.
+    assert_eq!(support::get(a, &format!("/{JPG}")).await.status, 400);
+    s.stop().await;
+}

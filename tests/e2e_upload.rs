@@ -149,7 +149,11 @@ fn stored_files(cl: &Cluster) -> usize {
 #[ignore = "needs a FastDFS build: scripts/e2e"]
 async fn upload_api_against_a_real_cluster() {
     let t0 = Instant::now();
-    let mut cl = Cluster::start(2, Options::default()).await;
+    let opts = Options {
+        subdirs: Some(4),
+        ..Options::default()
+    };
+    let mut cl = Cluster::start(2, opts).await;
     let extra = format!(
         "tracker_server = {}\nupload.enabled = true\nupload.max_concurrent = 64\nupload.stall_timeout = 5s\n\
          upload.app = shop key={KEY} rights=upload,delete max_size=100M\n\

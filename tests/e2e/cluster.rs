@@ -94,6 +94,9 @@ pub struct Options {
     pub trunk: bool,
     /// `use_storage_id = true` with a `storage_ids.conf` (ids 100001…).
     pub storage_ids: bool,
+    /// `subdir_count_per_path` of the storages (unset: the fixtures' 256).
+    /// Fewer subdirectories start and clean up in seconds, not a minute.
+    pub subdirs: Option<u32>,
 }
 
 /// A child killed and reaped on drop.
@@ -259,6 +262,9 @@ impl Cluster {
                 ("stat_report_interval", "5".into()),
             ] {
                 c = set_key(&c, k, &v);
+            }
+            if let Some(n) = opts.subdirs {
+                c = set_key(&c, "subdir_count_per_path", &n.to_string());
             }
             let conf = root.join(format!("storage{name}.conf"));
             std::fs::write(&conf, c).unwrap();

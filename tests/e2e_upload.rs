@@ -155,7 +155,7 @@ async fn upload_api_against_a_real_cluster() {
     };
     let mut cl = Cluster::start(2, opts).await;
     let extra = format!(
-        "tracker_server = {}\nupload.enabled = true\nupload.max_concurrent = 64\nupload.stall_timeout = 5s\n\
+        "tracker_server = {}\nnetwork_timeout = 3\nupload.enabled = true\nupload.max_concurrent = 64\nupload.stall_timeout = 5s\n\
          upload.app = shop key={KEY} rights=upload,delete max_size=100M\n\
          upload.app = small key={SMALL_KEY} max_size=1M\n",
         tracker()
@@ -436,6 +436,36 @@ async fn upload_api_against_a_real_cluster() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // 7b. Storage B frozen (still ACTIVE at the tracker, answering
+    // nothing): spooled uploads still succeed; those the tracker sends to B
+    // time out and are retried once on the storage it names next.
+    cl.signal_storaged(1, "STOP");
+    for i in 0..4u8 {
+        let data = bytes(2000, 200 + i);
+        let b = form(
+            "R",
+            &[("app_id", b"shop"), ("app_key", KEY.as_bytes())],
+            ("r.bin", &data),
+        );
+        let r = send(
+            a,
+            "POST",
+            "/api/upload",
+            &[("Content-Type", "multipart/form-data; boundary=R".into())],
+            &b,
+        )
+        .await;
+        let (id, _) = ok_id(&r);
+        assert_eq!(download_sha(&cl, &id), sha256(&data), "{id}");
+    }
+    cl.signal_storaged(1, "CONT");
+    let log = std::fs::read_to_string(cl.dir.path().join("httpdA.out")).unwrap();
+    assert!(
+        log.contains("asking the tracker for another"),
+        "no retry: {log}"
+    );
+    eprintln!("retry checked at {:?}", t0.elapsed());
 
     // 8. Every storage killed mid-upload: an error answer, never success.
     let huge = bytes(32 << 20, 13);

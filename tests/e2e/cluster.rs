@@ -357,6 +357,18 @@ impl Cluster {
         self.nodes[i].storaged.stop();
     }
 
+    /// Sends signal `sig` (`STOP`, `CONT`, …) to node `i`'s storaged: a
+    /// stopped storaged still counts as ACTIVE at the tracker but answers
+    /// nothing.
+    pub fn signal_storaged(&self, i: usize, sig: &str) {
+        if let Some(c) = &self.nodes[i].storaged.0 {
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(c.id().to_string())
+                .status();
+        }
+    }
+
     /// A client of the tracker (the crate's own).
     pub fn tracker_client(&self) -> TrackerClient {
         TrackerClient::new(

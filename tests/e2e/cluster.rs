@@ -138,6 +138,10 @@ impl Node {
     pub fn http(&self) -> SocketAddr {
         format!("{}:{HTTP_PORT}", self.ip).parse().unwrap()
     }
+    /// The process ID of this node's fdfs-httpd, while it runs.
+    pub fn httpd_pid(&self) -> Option<u32> {
+        self.httpd.0.as_ref().map(Child::id)
+    }
     /// Where a `M00/HH/HH/name` file lies in this node's store.
     pub fn file(&self, remote: &str) -> PathBuf {
         self.base.join("data").join(&remote[4..])

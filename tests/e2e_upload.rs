@@ -308,6 +308,26 @@ async fn upload_api_against_a_real_cluster() {
         assert_eq!(download_sha(&cl, &id), sha256(b"hostile"));
     }
 
+    // A raw body without Content-Length (chunked): spooled, then stored.
+    let chunked = bytes(300_000, 14);
+    let mut c = TcpStream::connect(a).await.unwrap();
+    let head = format!("PUT /api/upload/chunked.bin HTTP/1.1\r\nHost: x\r\nX-Fdfs-App-Id: shop\r\nX-Fdfs-App-Key: {KEY}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    c.write_all(head.as_bytes()).await.unwrap();
+    for part in chunked.chunks(70_000) {
+        c.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+            .await
+            .unwrap();
+        c.write_all(part).await.unwrap();
+        c.write_all(b"\r\n").await.unwrap();
+    }
+    c.write_all(b"0\r\n\r\n").await.unwrap();
+    let (id, j) = ok_id(&read_response(&mut c, false).await);
+    assert_eq!(
+        (j["size"].as_u64(), j["crc32"].as_u64()),
+        (Some(300_000), Some(u64::from(crc32fast::hash(&chunked))))
+    );
+    assert_eq!(download_sha(&cl, &id), sha256(&chunked));
+
     // 4. Appender + append; slave.
     let (app_id, _) = ok_id(
         &send(

@@ -479,6 +479,22 @@ async fn malformed_multipart_is_400() {
         400,
         "bad_request",
     );
+    // A part head that never ends: refused once 2 MiB of framing piled up.
+    let mut b = b"--B8\r\nContent-Disposition: form-data; name=\"fastdfs\"; X-Pad: ".to_vec();
+    b.resize(3 << 20, b'a');
+    // (10 MiB announced, 3 MiB sent: the answer comes while the body is
+    // still open, not from the stall timeout or the body's end.)
+    let mut c = TcpStream::connect(a).await.unwrap();
+    let head = "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B8\r\nContent-Length: 10485760\r\n\r\n";
+    c.write_all(head.as_bytes()).await.unwrap();
+    let _ = c.write_all(&b).await;
+    let r = Box::pin(support::read_response(&mut c, false)).await;
+    assert_error(&r, 400, "bad_request");
+    assert!(
+        json(&r)["message"].as_str().unwrap().contains("2 MiB"),
+        "{:?}",
+        json(&r)
+    );
     // An invalid explicit extension.
     let b = form(
         "B7",

@@ -116,6 +116,19 @@ fn valid_prefix(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'))
         && !s.split('/').any(|seg| seg == "." || seg == "..")
+        && !shadows_file_urls(s)
+}
+
+/// Whether a prefix would take over file URLs (`/groupN/…`, `/Mxx/…`).
+fn shadows_file_urls(prefix: &str) -> bool {
+    let first = prefix.split('/').nth(1).unwrap_or("");
+    let group = first
+        .strip_prefix("group")
+        .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    let store = first.len() == 3
+        && first.starts_with('M')
+        && first.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
+    group || store
 }
 
 /// What an `upload.app` line says before its key file is read.
@@ -289,7 +302,7 @@ impl Builder<'_> {
         let prefix = match g.get("upload.prefix") {
             Some(e) if valid_prefix(&e.value) => e.value.clone(),
             Some(e) => {
-                self.err(e, format!("upload.prefix = {}: must be /segment[/segment…] of A-Z a-z 0-9 _ - . without a trailing /", e.value));
+                self.err(e, format!("upload.prefix = {}: must be /segment[/segment…] of A-Z a-z 0-9 _ - . without a trailing /, not starting like a file URL (/groupN, /Mxx)", e.value));
                 DEFAULT_UPLOAD_PREFIX.to_owned()
             }
             None => DEFAULT_UPLOAD_PREFIX.to_owned(),
@@ -454,7 +467,20 @@ mod tests {
         for ok in ["/api", "/fdfs/v1", "/a"] {
             assert!(valid_prefix(ok), "{ok}");
         }
-        for bad in ["", "/", "api", "/api/", "/a//b", "/a/../b", "/a b", "/a?x"] {
+        for bad in [
+            "",
+            "/",
+            "api",
+            "/api/",
+            "/a//b",
+            "/a/../b",
+            "/a b",
+            "/a?x",
+            "/group1",
+            "/group1/api",
+            "/M00",
+            "/M0A/x",
+        ] {
             assert!(!valid_prefix(bad), "{bad}");
         }
     }

@@ -316,7 +316,7 @@ impl Ctx<'_> {
         )
         .map_err(|e| {
             let id = p.app_id.as_deref().unwrap_or("-");
-            tracing::warn!("{}: upload API: app {id}: {}", self.client, e.message());
+            tracing::warn!("{}: upload API: app {id:?}: {}", self.client, e.message());
             auth_error(e)
         })
     }
@@ -622,6 +622,8 @@ impl Ctx<'_> {
             Some(b) => body_chunks(b, stall),
             None => Box::pin(futures_util::stream::empty()) as source::Chunks<'static>,
         };
+        let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let chunks = source::framing_guard(chunks, delivered.clone());
         let mut form = multer::Multipart::new(chunks, boundary);
         let mut file: Option<(Spooled, String, Option<String>)> = None;
         let mut parts = 0usize;
@@ -660,7 +662,13 @@ impl Ctx<'_> {
                 let limit = app.map_or_else(|| self.u.largest_max_size(), |a| a.max_size);
                 let name = name::sanitize(field.file_name().unwrap_or(""));
                 let ctype = field.content_type().map(|m| m.to_string());
-                let stream = field.map(|r| r.map_err(std::io::Error::other));
+                let counted = delivered.clone();
+                let stream = field.map(move |r| {
+                    if let Ok(b) = &r {
+                        counted.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    r.map_err(std::io::Error::other)
+                });
                 match source::spool(stream, limit, self.u.temp_dir.as_deref()).await {
                     Ok(s) => file = Some((s, name, ctype)),
                     Err(e) => bail!(if source::is_limit(&e) || source::is_stall(&e) {
@@ -940,7 +948,10 @@ fn multipart_error(e: &multer::Error) -> ApiError {
             "the request body stalled",
         );
     }
-    ApiError::bad_request(format!("malformed multipart body: {e}"))
+    match std::error::Error::source(e) {
+        Some(inner) => ApiError::bad_request(format!("malformed multipart body: {e}: {inner}")),
+        None => ApiError::bad_request(format!("malformed multipart body: {e}")),
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {

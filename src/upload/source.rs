@@ -94,6 +94,32 @@ pub fn body_chunks(body: Incoming, stall: Duration) -> Chunks<'static> {
     ))
 }
 
+/// Most bytes a multipart body may hold outside its file's data (part
+/// heads, boundaries, text fields, the parser's read-ahead): bounds what
+/// the parser buffers while looking for a part's end of headers.
+pub const MAX_FRAMING: u64 = 2 * 1024 * 1024;
+
+/// `chunks`, failing once the bytes taken exceed the file bytes the
+/// caller reports in `delivered` by more than [`MAX_FRAMING`].
+pub fn framing_guard(
+    chunks: Chunks<'static>,
+    delivered: Arc<std::sync::atomic::AtomicU64>,
+) -> Chunks<'static> {
+    use std::sync::atomic::Ordering;
+    let mut pulled = 0u64;
+    Box::pin(chunks.map(move |c| {
+        let c = c?;
+        pulled = pulled.saturating_add(c.len() as u64);
+        if pulled.saturating_sub(delivered.load(Ordering::Relaxed)) > MAX_FRAMING {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "multipart heads and fields over 2 MiB",
+            ));
+        }
+        Ok(c)
+    }))
+}
+
 /// Counts and checksums bytes, refusing more than `limit`.
 #[derive(Debug, Clone)]
 pub struct Meter {

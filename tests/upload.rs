@@ -495,6 +495,26 @@ async fn malformed_multipart_is_400() {
         "{:?}",
         json(&r)
     );
+    // Metadata the storage could not keep: refused before anything is stored.
+    let long = vec![b'v'; 300];
+    let b = form(
+        "B9",
+        &[("meta.note", None, &long), ("fastdfs", Some("a.txt"), b"a")],
+    );
+    assert_error(
+        &send(a, "POST", "/api/upload", &creds(k(), mp("B9")), &b).await,
+        400,
+        "bad_request",
+    );
+    let r = send(
+        a,
+        "PUT",
+        "/api/upload/a.txt",
+        &creds(k(), ("X-Fdfs-Meta-Note", "x".repeat(300))),
+        b"a",
+    )
+    .await;
+    assert_error(&r, 400, "bad_request");
     // An invalid explicit extension.
     let b = form(
         "B7",

@@ -249,6 +249,17 @@ impl Extras {
                     if self.meta.len() >= MAX_META {
                         return Err(ApiError::bad_request("too many meta.* fields"));
                     }
+                    let sep = |c: char| matches!(c, '\0' | '\u{1}' | '\u{2}');
+                    if m.len() > crate::proto::upload::META_NAME_MAX || m.contains(sep) {
+                        return Err(ApiError::bad_request(
+                            "metadata names are 1-64 bytes without control separators",
+                        ));
+                    }
+                    if value.len() > crate::proto::upload::META_VALUE_MAX || value.contains(sep) {
+                        return Err(ApiError::bad_request(
+                            "metadata values are at most 256 bytes without control separators",
+                        ));
+                    }
                     self.meta.push((m.to_owned(), value));
                 }
                 _ => return Ok(false),

@@ -1,7 +1,8 @@
 //! Upload benchmark (docs/upload.md §8, bench/README-upload in
 //! docs/benchmark.md): the same files stored through the upload API
 //! (`PUT /api/upload/<name>`, raw body) and directly over the storage
-//! protocol with the crate's own client (what the HTTP layer costs), at
+//! protocol with the crate's own client doing the same work (query store,
+//! upload, set the `name` metadata: what the HTTP layer costs), at
 //! c=8 for 1 MiB and 64 MiB files, with fdfs-httpd's peak RSS per
 //! concurrent upload and `fdfs_upload_file` for reference. Not part of the
 //! suite (minutes, needs FastDFS); run on a quiet machine with
@@ -59,11 +60,23 @@ async fn direct(trackers: &TrackerClient, data: &Bytes) {
         .map(|i| Ok(data.slice(i..(i + 256 * 1024).min(data.len()))))
         .collect();
     let mut src = futures_util::stream::iter(chunks);
-    StorageClient::upload(
+    let (group, remote) = StorageClient::upload(
         addr,
         &head,
         data.len() as u64,
         &mut src,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    // The metadata the API sets for a raw PUT: the original name.
+    let meta = [("name".to_owned(), "b.bin".to_owned())];
+    StorageClient::set_metadata(
+        addr,
+        &group,
+        &remote,
+        &meta,
         Duration::from_secs(5),
         Duration::from_secs(30),
     )

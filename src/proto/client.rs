@@ -34,6 +34,8 @@ const MAX_IDS_PAGE_BODY: u64 = 4 * 1024 * 1024;
 const MAX_FETCH_BODY: u64 = 64 * 1024;
 const MAX_FILE_INFO_BODY: u64 = 70;
 const MAX_STORE_BODY: u64 = 70;
+/// Content is written to a storage in pieces of up to this size.
+const SEND_CHUNK: usize = 256 * 1024;
 const MAX_METADATA_BODY: u64 = 64 * 1024;
 const MAX_UPLOAD_REPLY_BODY: u64 = 16 + 256;
 
@@ -407,6 +409,9 @@ impl StorageClient {
         conn.send(head).await.map_err(|e| peer(e, false))?;
         let mut left = size;
         let mut consumed = false;
+        // Small chunks (a client's body arrives in pieces of a few KiB) are
+        // gathered into writes of up to 256 KiB.
+        let mut pending = bytes::BytesMut::new();
         while left > 0 {
             let chunk = match source.next().await {
                 Some(Ok(c)) => c,
@@ -426,7 +431,16 @@ impl StorageClient {
                 )));
             }
             left -= chunk.len() as u64;
-            if let Err(e) = conn.send(&chunk).await {
+            let out = if pending.is_empty() && (chunk.len() >= SEND_CHUNK || left == 0) {
+                chunk
+            } else {
+                pending.extend_from_slice(&chunk);
+                if pending.len() < SEND_CHUNK && left > 0 {
+                    continue;
+                }
+                pending.split().freeze()
+            };
+            if let Err(e) = conn.send(&out).await {
                 // A storage that refuses (ENOSPC, …) may have answered
                 // before closing: its status says more than the reset.
                 let status =

@@ -5,7 +5,7 @@
 SECS=${1:-300}
 cd "$(dirname "$0")" || exit 1
 mkdir -p logs
-for t in ${TARGETS:-fileid_url range query config_ini storage_ids proto_replies}; do
+for t in ${TARGETS:-fileid_url range query config_ini storage_ids proto_replies upload_inputs}; do
   mkdir -p "corpus/$t"
   echo "== $t start $(date -u +%FT%TZ)"
   cargo +nightly fuzz run -O -a "$t" "corpus/$t" -- -max_total_time="$SECS" \

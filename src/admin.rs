@@ -7,7 +7,7 @@
 //! | `/live` | 200 while the process serves |
 //! | `/ready` | 200 when the config is loaded and every store path's `data` directory is readable, else 503 with the reasons |
 //! | `/metrics` | Prometheus text format ([`crate::metrics`]) |
-//! | `/status` | JSON (`Accept: application/json`, or no `text/html`): version, uptime, decoded config summary, known peers, the tracker's view (`tracker`: parameters and storage IDs when loaded from it, the effective values, each group's storages with their state; `cluster`: the hosted groups' storages as `fdfs_monitor` shows them), this node's reach of its peers, the last lag events; HTML ([`crate::status::page`]) to a browser |
+//! | `/status` | JSON (`Accept: application/json`, or no `text/html`): version, uptime, decoded config summary, known peers, the tracker's view (`tracker`: parameters and storage IDs when loaded from it, the effective values, each group's storages with their state; `cluster`: the hosted groups' storages as `fdfs_monitor` shows them), this node's reach of its peers, the last lag events, upload counts (`uploads`, `null` when the API is off); HTML ([`crate::status::page`]) to a browser |
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -121,12 +121,19 @@ pub fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
                 "text/plain; charset=utf-8",
             ),
         },
-        "/metrics" => text(
-            StatusCode::OK,
-            app.metrics
-                .render((app.files.hits(), app.files.misses(), app.files.len())),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        "/metrics" => {
+            let mut m = app
+                .metrics
+                .render((app.files.hits(), app.files.misses(), app.files.len()));
+            if state.config.upload.is_some() {
+                app.uploads.render(&mut m);
+            }
+            text(
+                StatusCode::OK,
+                m,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        }
         "/status" if wants_html(req.headers()) => {
             let mut r = text(
                 StatusCode::OK,
@@ -418,6 +425,12 @@ pub fn status_json(app: &App, state: &State) -> String {
     }
     o.push_str("],\"tracker\":");
     tracker_json(&mut o, app, c);
+    o.push_str(",\"uploads\":");
+    if c.upload.is_some() {
+        o.push_str(&app.uploads.status_json());
+    } else {
+        o.push_str("null");
+    }
     o.push(',');
     report(app, state).json_members(&mut o);
     o.push('}');

@@ -350,7 +350,16 @@ async fn not_local<B>(
     resolve::not_local(&cx, &nl).await
 }
 
+/// A request extension set by the upload API on download/preview requests
+/// authenticated as an application: anti-steal tokens are not asked for
+/// (docs/upload.md §2). Clients cannot set extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenBypass;
+
 fn bypassed<B>(cfg: &Config, req: &Request<B>) -> bool {
+    if req.extensions().get::<TokenBypass>().is_some() {
+        return true;
+    }
     match &cfg.bypass_header {
         Some((name, value)) => req
             .headers()

@@ -15,7 +15,8 @@
 //!   held to `limit_rate` on hyper connections.
 //! - [`handler`]: the request path, top to bottom, in the module's order;
 //!   [`directives`]: the nginx.conf directives around the module applied
-//!   to a request and its answer.
+//!   to a request and its answer; [`upload`]: the upload API under
+//!   `upload.prefix` (docs/upload.md).
 //! - [`resolve`]: what to do when a file is not local (404, redirect,
 //!   proxy), given a [`resolve::Context`]; [`client`]: the plain-HTTP peer
 //!   client (pool, exchange, relayed body).
@@ -26,8 +27,8 @@
 //! - [`state`]: the configuration snapshot and caches shared by every
 //!   connection; [`access_log`]: access-log lines and their writer;
 //!   [`limits`]: per-client limits and idle timeout; [`metrics`]:
-//!   Prometheus metrics; [`tls`]: rustls configurations; [`logging`]: the
-//!   error log.
+//!   Prometheus metrics; [`upload_stats`]: upload API counters and slots;
+//!   [`tls`]: rustls configurations; [`logging`]: the error log.
 //! - Pure leaves: [`fileid`] (URL → [`fileid::FileId`], the encoded-name
 //!   codec, an encoder for tests and the demo), [`http`] (query, Range,
 //!   conditional requests, Content-Disposition, multipart, FLV, the plan of
@@ -76,5 +77,7 @@ pub mod status;
 pub mod store;
 pub mod tls;
 pub mod transport;
+pub mod upload;
+pub mod upload_stats;
 pub mod validators;
 pub mod wire;

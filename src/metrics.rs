@@ -50,7 +50,7 @@ impl Histogram {
 
     /// Writes `name_bucket`, `name_sum` and `name_count` lines; `labels` is
     /// either empty or `k="v",...` without braces.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0u64;
         for (i, c) in self.counts.iter().enumerate() {

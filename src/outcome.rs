@@ -26,6 +26,10 @@ pub enum Outcome {
     Preflight,
     /// Refused by `valid_referers` or `allow`/`deny` (403).
     Denied,
+    /// An upload API request of this application (upload, append).
+    Upload(String),
+    /// An upload API delete of this application.
+    Delete(String),
 }
 
 impl Outcome {
@@ -42,6 +46,8 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Preflight => "preflight",
             Outcome::Denied => "denied",
+            Outcome::Upload(_) => "upload",
+            Outcome::Delete(_) => "delete",
         }
     }
 
@@ -58,6 +64,8 @@ impl Outcome {
             Outcome::Error => "error".into(),
             Outcome::Preflight => "preflight".into(),
             Outcome::Denied => "denied".into(),
+            Outcome::Upload(app) => format!("upload:{app}"),
+            Outcome::Delete(app) => format!("delete:{app}"),
         }
     }
 }

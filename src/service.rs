@@ -42,7 +42,7 @@ pub fn without_body<B>(req: Request<B>) -> Request<()> {
 
 /// Serves one request on a connection through hyper: [`answer`], with the
 /// body wrapped so the request is logged and counted when it ends.
-pub async fn serve<B>(
+pub async fn serve<B: crate::upload::RequestBody>(
     app: Arc<App>,
     conn: ConnInfo,
     req: Request<B>,
@@ -66,7 +66,7 @@ pub async fn serve<B>(
 /// counted when the returned [`Finish`] is dropped, after the body was
 /// sent (the caller adds the bytes it sent). `activity`: the connection's
 /// in-flight tracking, for connections whose idle timeout needs it.
-pub async fn answer<B>(
+pub async fn answer<B: crate::upload::RequestBody>(
     app: Arc<App>,
     conn: ConnInfo,
     req: Request<B>,
@@ -131,6 +131,22 @@ pub async fn answer<B>(
                 .directives
                 .cache
                 .apply(failed, unix_now(), r.headers_mut());
+            (o.kind(), r)
+        }
+        (None, None) if crate::upload::is_api_path(&state, req.uri().path()) => {
+            let (parts, body) = req.into_parts();
+            let req = Request::from_parts(parts, body.into_incoming());
+            let (o, r) = Box::pin(crate::upload::handle(
+                &app,
+                state,
+                conn.local.port(),
+                client,
+                req,
+            ))
+            .await;
+            if logging {
+                entry.served = o.label();
+            }
             (o.kind(), r)
         }
         (None, None) => {

@@ -93,6 +93,8 @@ pub struct App {
     /// Not-local machinery (tracker view, peer health, proxy client), kept
     /// across reloads.
     pub lag: crate::resolve::Lag,
+    /// Upload API counters and concurrency slots, kept across reloads.
+    pub uploads: crate::upload_stats::UploadStats,
 }
 
 impl App {
@@ -103,7 +105,13 @@ impl App {
 
     /// Creates the shared state from an already derived [`State`].
     pub fn with_state(state: State) -> Arc<Self> {
+        let slots = state
+            .config
+            .upload
+            .as_ref()
+            .map_or(32, |u| u.max_concurrent);
         Arc::new(App {
+            uploads: crate::upload_stats::UploadStats::new(slots),
             current: ArcSwap::from_pointee(state),
             files: OpenFileCache::new(10_000),
             metrics: Metrics::new(),

@@ -235,6 +235,7 @@ impl Builder<'_> {
         let ops = self.operations(g);
         let directives = Arc::new(self.directives(&[g]));
         let access_rules = self.access_rules(g);
+        let upload = self.upload(g, &ops.listen);
 
         Config {
             files: std::mem::take(&mut self.files),
@@ -285,6 +286,7 @@ impl Builder<'_> {
             worker_threads: ops.worker_threads,
             directives,
             access_rules,
+            upload,
         }
     }
 }

@@ -39,6 +39,10 @@ pub(crate) trait Env {
     fn is_dir(&self, path: &Path) -> bool;
     /// First address of a hostname.
     fn resolve(&self, host: &str) -> Option<IpAddr>;
+    /// Whether users other than the owner may read `path` (a key file).
+    fn readable_by_others(&self, _path: &Path) -> bool {
+        false
+    }
 }
 
 /// The real filesystem and system resolver.
@@ -88,6 +92,11 @@ impl Env for RealEnv {
             .ok()
             .and_then(|mut a| a.next())
             .map(|a| a.ip())
+    }
+
+    fn readable_by_others(&self, path: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
     }
 }
 

@@ -149,6 +149,13 @@ pub(super) const KEYS: &[KeyDef] = &[
     KeyDef { key: "gzip_types", scope: Scope::Both, repeatable: true, value: Value::Rules, doc: "NEW. Media types compressed besides text/html (space or comma list; * = any)." },
     KeyDef { key: "gzip_min_length", scope: Scope::Both, repeatable: false, value: Value::Rules, doc: "NEW. Smallest body compressed (size). Default 20. Bodies over 8M are never" },
     KeyDef { key: "gzip_comp_level", scope: Scope::Both, repeatable: false, value: Value::Rules, doc: "NEW. gzip level 1 (fastest, default) .. 9." },
+    KeyDef { key: "upload.enabled", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "NEW. Upload API (docs/upload.md): POST/PUT uploads into FastDFS, download and" },
+    KeyDef { key: "upload.prefix", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "Path prefix of the API on the HTTP listeners. Default /api." },
+    KeyDef { key: "upload.public_base_url", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "Base of the url in upload answers (http:// or https://); unset = this node" },
+    KeyDef { key: "upload.max_concurrent", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "Uploads in progress at once (1-4096); more are answered 503 + Retry-After." },
+    KeyDef { key: "upload.stall_timeout", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "A request body that sends nothing for this long is dropped (temp file" },
+    KeyDef { key: "upload.temp_dir", scope: Scope::Global, repeatable: false, value: Value::Rules, doc: "Directory for multipart parts spooled before they go to the storage;" },
+    KeyDef { key: "upload.app", scope: Scope::Global, repeatable: true, value: Value::Rules, doc: "One application per line, repeatable:" },
 ];
 
 /// The table entry of `key`.

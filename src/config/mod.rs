@@ -7,7 +7,7 @@
 //! [`Config`] types, `keys` the key table and its lint, `fs` the
 //! file-system seam, `build` the builder with `module` (the module's keys)
 //! and `ops` (operational keys), `mime`/`mime_builtin` the MIME tables,
-//! `storage_ids` the ID table. [`Config::load`] does the I/O;
+//! `storage_ids` the ID table, `upload` the upload API's keys. [`Config::load`] does the I/O;
 //! every problem found is reported, not only the first.
 
 use std::fmt;
@@ -25,6 +25,7 @@ mod module;
 mod ops;
 mod read;
 mod storage_ids;
+mod upload;
 mod values;
 
 pub use mime::MimeTable;
@@ -37,6 +38,7 @@ pub use model::{
 pub use storage_ids::{
     RwMode, StorageIdEntry, StorageIds, DEFAULT_STORAGE_PORT, MAX_GROUP_NAME_LEN, MAX_STORAGE_ID,
 };
+pub use upload::{AppKey, UploadApp, UploadConfig, DEFAULT_UPLOAD_PREFIX, MAX_EXT_LEN};
 pub use values::{Cidr, CidrError, ValueError};
 
 use fs::{Env, OfflineEnv, RealEnv};

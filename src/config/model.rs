@@ -423,6 +423,8 @@ pub struct Config {
     pub directives: Arc<Directives>,
     /// `allow`/`deny` rules in file order; empty = everyone.
     pub access_rules: Vec<AccessRule>,
+    /// The upload API (`upload.enabled`); `None` = off.
+    pub upload: Option<Arc<super::upload::UploadConfig>>,
 }
 
 impl Config {

@@ -148,7 +148,7 @@ pub fn is_conventional_group(group: &str) -> bool {
 }
 
 /// Decodes every `%XX`; other bytes are copied as they are.
-fn percent_decode(input: &[u8]) -> Result<Vec<u8>, UrlError> {
+pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, UrlError> {
     let mut out = Vec::with_capacity(input.len());
     let mut bytes = input.iter();
     while let Some(&b) = bytes.next() {

@@ -15,8 +15,12 @@ use super::frame::{status, Header, HEADER_LEN, MAX_REPLY_BODY};
 use super::storage::{download_request, query_file_info_request, FileInfo, FileInfoFlags};
 use super::tracker::{
     list_all_groups_request, list_storage_request, parameters_request, query_fetch_all_request,
-    query_fetch_one_request, storage_ids_request, FetchReply, GroupStat, StorageIdsPage,
-    StorageStat, TrackerParams,
+    query_fetch_one_request, query_update_request, storage_ids_request, FetchReply, GroupStat,
+    StorageIdsPage, StorageStat, TrackerParams,
+};
+use super::upload::{
+    delete_request, get_metadata_request, parse_metadata, parse_upload_reply, query_store_request,
+    set_metadata_request, StoreTarget,
 };
 use super::ProtoError;
 
@@ -29,6 +33,11 @@ const MAX_PARAMS_BODY: u64 = 64 * 1024;
 const MAX_IDS_PAGE_BODY: u64 = 4 * 1024 * 1024;
 const MAX_FETCH_BODY: u64 = 64 * 1024;
 const MAX_FILE_INFO_BODY: u64 = 70;
+const MAX_STORE_BODY: u64 = 70;
+/// Content is written to a storage in pieces of up to this size.
+const SEND_CHUNK: usize = 256 * 1024;
+const MAX_METADATA_BODY: u64 = 64 * 1024;
+const MAX_UPLOAD_REPLY_BODY: u64 = 16 + 256;
 
 /// Runs `fut` with a deadline, turning expiry into [`ProtoError::Timeout`].
 async fn bounded<T>(
@@ -254,6 +263,39 @@ impl TrackerClient {
         self.fetch(req, group).await
     }
 
+    /// The storage that takes changes to `group/remote` (cmd 103, §8.2).
+    pub async fn query_update(
+        &self,
+        group: &str,
+        remote: &str,
+    ) -> Result<(String, u16), ProtoError> {
+        let req = query_update_request(group, remote)?;
+        let mut servers = self.fetch(req, group).await?;
+        match (servers.pop(), servers.is_empty()) {
+            (Some(server), true) => Ok(server),
+            _ => Err(ProtoError::BadBody("update reply lists several servers")),
+        }
+    }
+
+    /// The storage and store path for a new file (cmd 101 without a group,
+    /// 104 with one, §8.1). No storage with room is [`ProtoError::Status`]
+    /// 28 (ENOSPC); an unknown group 2.
+    pub async fn query_store(&self, group: Option<&str>) -> Result<StoreTarget, ProtoError> {
+        let req = query_store_request(group)?;
+        self.with_tracker(|mut conn| {
+            let req = &req;
+            async move {
+                let body = conn.call(req, MAX_STORE_BODY).await?;
+                let t = StoreTarget::parse(&body)?;
+                if group.is_some_and(|g| g != t.group) {
+                    return Err(ProtoError::BadBody("group in reply differs from request"));
+                }
+                Ok(t)
+            }
+        })
+        .await
+    }
+
     /// One storage that can serve `group/remote` (cmd 102, §6.1).
     pub async fn query_fetch_one(
         &self,
@@ -323,6 +365,222 @@ impl StorageClient {
             stream: Some(conn.stream),
             network_timeout,
         })
+    }
+}
+
+/// Why sending a file to a storage failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// The content source failed (the client's body ended early, stalled,
+    /// grew past its limit, a temp file could not be read).
+    Source(std::io::Error),
+    /// The storage failed or refused (`consumed`: whether any content was
+    /// taken from the source, so it cannot be sent again unless it can be
+    /// read again).
+    Peer {
+        /// The protocol error.
+        error: ProtoError,
+        /// Content was taken from the source before the failure.
+        consumed: bool,
+    },
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Source(e) => write!(f, "upload source: {e}"),
+            SendError::Peer { error, .. } => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl StorageClient {
+    /// Sends `head` (from [`super::upload`], whose `pkg_len` counts `size`
+    /// content bytes) then exactly `size` bytes taken from `source`, and
+    /// returns the reply body. Memory: one chunk of `source` at a time. A
+    /// source that ends early or yields more than `size` bytes aborts the
+    /// connection, so the storage discards the partial file.
+    async fn send_content<S>(
+        addr: SocketAddr,
+        head: &[u8],
+        size: u64,
+        source: &mut S,
+        max_reply: u64,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<Vec<u8>, SendError>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+    {
+        use futures_util::StreamExt;
+        let peer = |error, consumed| SendError::Peer { error, consumed };
+        let mut conn = Conn::connect(addr, connect_timeout, network_timeout)
+            .await
+            .map_err(|e| peer(e, false))?;
+        conn.send(head).await.map_err(|e| peer(e, false))?;
+        let mut left = size;
+        let mut consumed = false;
+        // Small chunks (a client's body arrives in pieces of a few KiB) are
+        // gathered into writes of up to 256 KiB.
+        let mut pending = bytes::BytesMut::new();
+        while left > 0 {
+            let chunk = match source.next().await {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => return Err(SendError::Source(e)),
+                None => {
+                    return Err(SendError::Source(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "content ended before its announced size",
+                    )))
+                }
+            };
+            consumed = true;
+            if chunk.len() as u64 > left {
+                return Err(SendError::Source(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "content longer than its announced size",
+                )));
+            }
+            left -= chunk.len() as u64;
+            let out = if pending.is_empty() && (chunk.len() >= SEND_CHUNK || left == 0) {
+                chunk
+            } else {
+                pending.extend_from_slice(&chunk);
+                if pending.len() < SEND_CHUNK && left > 0 {
+                    continue;
+                }
+                pending.split().freeze()
+            };
+            if let Err(e) = conn.send(&out).await {
+                // A storage that refuses (ENOSPC, …) may have answered
+                // before closing: its status says more than the reset.
+                let status =
+                    tokio::time::timeout(Duration::from_secs(1), conn.read_header(0)).await;
+                return Err(match status {
+                    Ok(Err(st @ ProtoError::Status(_))) => peer(st, true),
+                    _ => peer(e, true),
+                });
+            }
+        }
+        let header = conn
+            .read_header(max_reply)
+            .await
+            .map_err(|e| peer(e, consumed))?;
+        let len =
+            usize::try_from(header.pkg_len).map_err(|_| peer(ProtoError::BadHeader, consumed))?;
+        let mut body = vec![0u8; len];
+        bounded(network_timeout, conn.stream.read_exact(&mut body))
+            .await
+            .map_err(|e| peer(e, consumed))?;
+        Ok(body)
+    }
+
+    /// Uploads a file (UPLOAD_FILE 11, UPLOAD_APPENDER_FILE 23 or
+    /// UPLOAD_SLAVE_FILE 21, by `head`) and returns its (group, remote
+    /// name).
+    pub async fn upload<S>(
+        addr: SocketAddr,
+        head: &[u8],
+        size: u64,
+        source: &mut S,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<(String, String), SendError>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+    {
+        let body = Self::send_content(
+            addr,
+            head,
+            size,
+            source,
+            MAX_UPLOAD_REPLY_BODY,
+            connect_timeout,
+            network_timeout,
+        )
+        .await?;
+        parse_upload_reply(&body).map_err(|error| SendError::Peer {
+            error,
+            consumed: true,
+        })
+    }
+
+    /// Appends to an appender file (APPEND_FILE 24, `head` from
+    /// [`super::upload::append_head`]).
+    pub async fn append<S>(
+        addr: SocketAddr,
+        head: &[u8],
+        size: u64,
+        source: &mut S,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<(), SendError>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+    {
+        Self::send_content(
+            addr,
+            head,
+            size,
+            source,
+            0,
+            connect_timeout,
+            network_timeout,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a file (DELETE_FILE 12). `Ok(false)` when the storage
+    /// answers ENOENT.
+    pub async fn delete(
+        addr: SocketAddr,
+        group: &str,
+        remote: &str,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<bool, ProtoError> {
+        let req = delete_request(group, remote)?;
+        let mut conn = Conn::connect(addr, connect_timeout, network_timeout).await?;
+        match conn.call(&req, 0).await {
+            Ok(_) => Ok(true),
+            Err(ProtoError::Status(status::ENOENT)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A file's metadata (GET_METADATA 15); `None` when the storage
+    /// answers ENOENT.
+    pub async fn get_metadata(
+        addr: SocketAddr,
+        group: &str,
+        remote: &str,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<Option<Vec<(String, String)>>, ProtoError> {
+        let req = get_metadata_request(group, remote)?;
+        let mut conn = Conn::connect(addr, connect_timeout, network_timeout).await?;
+        match conn.call(&req, MAX_METADATA_BODY).await {
+            Ok(body) => parse_metadata(&body).map(Some),
+            Err(ProtoError::Status(status::ENOENT)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces a file's metadata (SET_METADATA 13, flag `O`).
+    pub async fn set_metadata(
+        addr: SocketAddr,
+        group: &str,
+        remote: &str,
+        meta: &[(String, String)],
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<(), ProtoError> {
+        let req = set_metadata_request(group, remote, meta)?;
+        let mut conn = Conn::connect(addr, connect_timeout, network_timeout).await?;
+        conn.call(&req, 0).await.map(drop)
     }
 }
 

@@ -8,6 +8,9 @@
 //!   can round-trip.
 //! - [`storage`]: pure builders/parsers for the storage commands of §6.2
 //!   (DOWNLOAD_FILE, QUERY_FILE_INFO).
+//! - [`upload`]: pure builders/parsers for storing files (§8): QUERY_STORE,
+//!   UPLOAD_FILE, UPLOAD_APPENDER_FILE, UPLOAD_SLAVE_FILE, APPEND_FILE,
+//!   SET_METADATA, DELETE_FILE.
 //! - [`client`]: async tokio clients with bounded connect and I/O timeouts.
 //!
 //! Every parser is total: it returns a [`ProtoError`] for any byte slice it
@@ -17,13 +20,15 @@ pub mod client;
 pub mod frame;
 pub mod storage;
 pub mod tracker;
+pub mod upload;
 
-pub use client::{Download, StorageClient, TrackerClient};
+pub use client::{Download, SendError, StorageClient, TrackerClient};
 pub use frame::{Header, IpWidth};
 pub use storage::{FileInfo, FileInfoFlags};
 pub use tracker::{
     FetchReply, GroupStat, StorageCounts, StorageIdsPage, StorageStat, StorageStatus, TrackerParams,
 };
+pub use upload::StoreTarget;
 
 use std::sync::Arc;
 

@@ -67,6 +67,16 @@ pub fn query_fetch_one_request(group: &str, remote: &str) -> Result<Vec<u8>, Pro
     ))
 }
 
+/// QUERY_UPDATE (103): the storage to append to, set metadata on or
+/// delete a file (same layout as 102).
+pub fn query_update_request(group: &str, remote: &str) -> Result<Vec<u8>, ProtoError> {
+    Ok(message(
+        super::frame::CMD_QUERY_UPDATE,
+        0,
+        &group_remote_body(group, remote)?,
+    ))
+}
+
 /// QUERY_FETCH_ALL (105): 16-byte group + remote file name (no NUL).
 pub fn query_fetch_all_request(group: &str, remote: &str) -> Result<Vec<u8>, ProtoError> {
     Ok(message(

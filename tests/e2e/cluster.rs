@@ -150,6 +150,10 @@ impl Node {
     pub fn admin_line(&self) -> String {
         format!("admin_listen = {}\n", self.admin())
     }
+    /// The process ID of this node's fdfs-httpd, while it runs.
+    pub fn httpd_pid(&self) -> Option<u32> {
+        self.httpd.0.as_ref().map(Child::id)
+    }
     /// Where a `M00/HH/HH/name` file lies in this node's store.
     pub fn file(&self, remote: &str) -> PathBuf {
         self.base.join("data").join(&remote[4..])
@@ -421,6 +425,18 @@ impl Cluster {
     /// Kills node `i`'s storaged.
     pub fn stop_storaged(&mut self, i: usize) {
         self.nodes[i].storaged.stop();
+    }
+
+    /// Sends signal `sig` (`STOP`, `CONT`, …) to node `i`'s storaged: a
+    /// stopped storaged still counts as ACTIVE at the tracker but answers
+    /// nothing.
+    pub fn signal_storaged(&self, i: usize, sig: &str) {
+        if let Some(c) = &self.nodes[i].storaged.0 {
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(c.id().to_string())
+                .status();
+        }
     }
 
     /// A client of the tracker (the crate's own).

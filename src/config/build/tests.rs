@@ -1001,3 +1001,92 @@ cors_allow_origin = *\nadd_header = X-G: two\nallow = 1.2.3.4\n"
     );
     assert_eq!(c.access_rules.len(), 1, "allow/deny are global");
 }
+
+#[test]
+fn upload_api_is_off_by_default_and_validated() {
+    assert!(ok("").upload.is_none());
+    // Without upload.enabled the other keys are not read.
+    assert!(ok("upload.prefix = bad\n").upload.is_none());
+
+    let mut e = env();
+    e.files
+        .insert("/etc/fdfs/cms.key".into(), "fedcba9876543210fedc\n".into());
+    let (c, d) = run_env(
+        &format!(
+            "{BASE}listen = 127.0.0.1:8888\nupload.enabled = true\nupload.prefix = /fdfs\n\
+             upload.public_base_url = https://files.example.com/\nupload.max_concurrent = 4\n\
+             upload.stall_timeout = 5s\nupload.temp_dir = /var/log\n\
+             upload.app = shop key=0123456789abcdef0123 rights=upload,delete max_size=1M\n\
+             upload.app = cms key_file=cms.key ext=jpg\n"
+        ),
+        &e,
+    );
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    let u = c.upload.expect("enabled");
+    assert_eq!(u.prefix, "/fdfs");
+    assert_eq!(
+        u.public_base_url.as_deref(),
+        Some("https://files.example.com")
+    );
+    assert_eq!(
+        (u.max_concurrent, u.stall_timeout),
+        (4, Duration::from_secs(5))
+    );
+    assert_eq!(u.temp_dir.as_deref(), Some(Path::new("/var/log")));
+    assert_eq!(u.apps.len(), 2);
+    assert_eq!(
+        u.app("cms").map(|a| a.key.expose()),
+        Some(&b"fedcba9876543210fedc"[..])
+    );
+    assert!(c.files.contains(&PathBuf::from("/etc/fdfs/cms.key")));
+    assert_eq!(u.largest_max_size(), 100 << 20);
+}
+
+#[test]
+fn upload_api_errors_name_the_line() {
+    let on = "upload.enabled = true\n";
+    let app = "upload.app = shop key=0123456789abcdef0123\n";
+    assert_eq!(
+        error(on),
+        "3: upload.enabled = true needs at least one upload.app"
+    );
+    assert!(
+        error(&format!("{on}{app}upload.prefix = api/\n")).starts_with("5: upload.prefix = api/")
+    );
+    assert!(
+        error(&format!("{on}{app}upload.public_base_url = ftp://x\n"))
+            .starts_with("5: upload.public_base_url")
+    );
+    assert!(error(&format!("{on}{app}upload.max_concurrent = 0\n"))
+        .starts_with("5: upload.max_concurrent"));
+    assert!(error(&format!("{on}{app}upload.temp_dir = /nope\n")).contains("does not exist"));
+    assert!(
+        error(&format!("{on}upload.app = shop key_file=missing.key\n"))
+            .contains("key_file /etc/fdfs/missing.key")
+    );
+    let dup = error(&format!("{on}{app}{app}"));
+    assert!(
+        dup.starts_with("5: upload.app: app shop defined twice"),
+        "{dup}"
+    );
+    let bad = error(&format!(
+        "{on}upload.app = shop key=0123456789abcdef0123 max_size=lots\n"
+    ));
+    assert!(
+        bad.starts_with("4: upload.app: app shop: max_size"),
+        "{bad}"
+    );
+    assert!(!bad.contains("0123456789abcdef"), "{bad}");
+    // Keys in clear on a listener reachable from the network: a warning.
+    let w = warnings(&format!("{on}{app}"));
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("4: upload.app: app shop may send its key in clear")),
+        "{w:?}"
+    );
+    let w = warnings(&format!(
+        "{on}upload.app = shop key=0123456789abcdef0123 auth=hmac\n"
+    ));
+    assert!(w.is_empty(), "{w:?}");
+}

@@ -1,0 +1,196 @@
+//! Upload benchmark (docs/upload.md §8, bench/README-upload in
+//! docs/benchmark.md): the same files stored through the upload API
+//! (`PUT /api/upload/<name>`, raw body) and directly over the storage
+//! protocol with the crate's own client doing the same work (query store,
+//! upload, set the `name` metadata: what the HTTP layer costs), at
+//! c=8 for 1 MiB and 64 MiB files, with fdfs-httpd's peak RSS per
+//! concurrent upload and `fdfs_upload_file` for reference. Not part of the
+//! suite (minutes, needs FastDFS); run on a quiet machine with
+//! `FDFS_E2E_NET=127.0.14 cargo test --release --test bench_upload -- --ignored --nocapture`.
+
+#[path = "e2e/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cluster::{tracker, Cluster, Options};
+use fdfs_httpd::proto::client::{StorageClient, TrackerClient};
+use fdfs_httpd::proto::upload::upload_head;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const KEY: &str = "bench-upload-key-0123456789";
+const CONC: usize = 8;
+
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+async fn put(addr: SocketAddr, data: &[u8]) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /api/upload/b.bin HTTP/1.1\r\nHost: {addr}\r\nX-Fdfs-App-Id: bench\r\nX-Fdfs-App-Key: {KEY}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        data.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(data).await.unwrap();
+    let r = support::read_response(&mut s, false).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn direct(trackers: &TrackerClient, data: &Bytes) {
+    let t = trackers.query_store(None).await.unwrap();
+    let addr: SocketAddr = format!("{}:{}", t.ip, t.port).parse().unwrap();
+    let head = upload_head(false, t.store_path_index, data.len() as u64, "bin").unwrap();
+    // The same 256 KiB pieces a client's body arrives in.
+    let chunks: Vec<std::io::Result<Bytes>> = (0..data.len())
+        .step_by(256 * 1024)
+        .map(|i| Ok(data.slice(i..(i + 256 * 1024).min(data.len()))))
+        .collect();
+    let mut src = futures_util::stream::iter(chunks);
+    let (group, remote) = StorageClient::upload(
+        addr,
+        &head,
+        data.len() as u64,
+        &mut src,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    // The metadata the API sets for a raw PUT: the original name.
+    let meta = [("name".to_owned(), "b.bin".to_owned())];
+    StorageClient::set_metadata(
+        addr,
+        &group,
+        &remote,
+        &meta,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+}
+
+/// Runs `n` jobs at concurrency `CONC`; seconds taken.
+async fn run<F, Fut>(n: usize, job: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONC {
+        let (job, next) = (job.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
+                job().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    t.elapsed().as_secs_f64()
+}
+
+fn status_kb(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: minutes, needs FastDFS; see the module doc"]
+async fn upload_api_vs_storage_protocol() {
+    let opts = Options {
+        subdirs: Some(4),
+        ..Options::default()
+    };
+    let mut cl = Cluster::start(2, opts).await;
+    let extra = format!(
+        "tracker_server = {}\nupload.enabled = true\nupload.max_concurrent = 64\n\
+         upload.app = bench key={KEY} max_size=128M\nlog_level = warn\n",
+        tracker()
+    );
+    cl.start_httpd(0, &extra).await;
+    let a = cl.nodes[0].http();
+    let pid = cl.nodes[0].httpd_pid().unwrap();
+    let trackers = cl.tracker_client();
+    println!("| file | n | API MB/s | direct MB/s | ratio | fdfs_upload_file MB/s | peak RSS growth / upload |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (size, n) in [(1usize << 20, 400usize), (64 << 20, 24)] {
+        let data = Bytes::from(bytes(size, 7));
+        let mb = (size * n) as f64 / 1e6;
+        // Warm-up, then the baseline RSS and a reset of the peak.
+        put(a, &data[..1024]).await;
+        let base = status_kb(pid, "VmRSS:");
+        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        let d = data.clone();
+        let api = run(n, move || {
+            let d = d.clone();
+            async move { put(a, &d).await }
+        })
+        .await;
+        let hwm = status_kb(pid, "VmHWM:");
+        let t2 = trackers.clone();
+        let d = data.clone();
+        let dir = run(n, move || {
+            let (t, d) = (t2.clone(), d.clone());
+            async move { direct(&t, &d).await }
+        })
+        .await;
+        let f = cl.local_file(&data, "bin");
+        let conf = cl.client_conf.clone();
+        let bins = cluster::bin_dir();
+        let tool_n = n.min(CONC * 8);
+        let t = Instant::now();
+        let handles: Vec<_> = (0..CONC)
+            .map(|i| {
+                let (f, conf, bins) = (f.clone(), conf.clone(), bins.clone());
+                std::thread::spawn(move || {
+                    for _ in (i..tool_n).step_by(CONC) {
+                        let ok = std::process::Command::new(bins.join("fdfs_upload_file"))
+                            .arg(&conf)
+                            .arg(&f)
+                            .output()
+                            .is_ok_and(|o| o.status.success());
+                        assert!(ok);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let tool = t.elapsed().as_secs_f64();
+        let tool_mb = (size * tool_n) as f64 / 1e6;
+        let per_upload = hwm.saturating_sub(base) as f64 / 1024.0 / CONC as f64;
+        println!(
+            "| {} MiB | {n} | {:.0} | {:.0} | {:.2} | {:.0} | {per_upload:.2} MiB |",
+            size >> 20,
+            mb / api,
+            mb / dir,
+            (mb / api) / (mb / dir),
+            tool_mb / tool,
+        );
+    }
+    cl.stop_httpd(0);
+}

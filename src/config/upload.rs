@@ -289,7 +289,7 @@ impl Builder<'_> {
     ) -> Option<Arc<UploadConfig>> {
         // The other upload.* keys are read only when enabled (the sample
         // documents them all, commented out).
-        if !self.bool(g, "upload.enabled", false) {
+        if !self.flag(g, "upload.enabled") {
             return None;
         }
         let prefix = match g.get("upload.prefix") {
@@ -320,10 +320,8 @@ impl Builder<'_> {
             }
             None => None,
         };
-        let max_concurrent = self
-            .int(g, "upload.max_concurrent", 32, 1, 4096)
-            .unsigned_abs() as usize;
-        let stall_timeout = self.duration(g, "upload.stall_timeout", 30, false);
+        let max_concurrent = self.number(g, "upload.max_concurrent").unsigned_abs() as usize;
+        let stall_timeout = self.span(g, "upload.stall_timeout");
         let temp_dir = g.get("upload.temp_dir").and_then(|e| {
             let p = self.resolve_path(&e.value);
             match self.env.check_dir(&p) {

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod apps;
 mod build;
 mod directives;
 mod fs;
@@ -28,6 +29,7 @@ mod storage_ids;
 mod upload;
 mod values;
 
+pub use apps::{AppKey, UploadApp, UploadConfig, DEFAULT_UPLOAD_PREFIX, MAX_EXT_LEN};
 pub use mime::MimeTable;
 pub use model::{
     AccessLog, AccessLogFormat, AccessRule, AntiSteal, Config, Directives, FailFile, GroupConfig,
@@ -38,7 +40,6 @@ pub use model::{
 pub use storage_ids::{
     RwMode, StorageIdEntry, StorageIds, DEFAULT_STORAGE_PORT, MAX_GROUP_NAME_LEN, MAX_STORAGE_ID,
 };
-pub use upload::{AppKey, UploadApp, UploadConfig, DEFAULT_UPLOAD_PREFIX, MAX_EXT_LEN};
 pub use values::{Cidr, CidrError, ValueError};
 
 use fs::{Env, OfflineEnv, RealEnv};

@@ -424,7 +424,7 @@ pub struct Config {
     /// `allow`/`deny` rules in file order; empty = everyone.
     pub access_rules: Vec<AccessRule>,
     /// The upload API (`upload.enabled`); `None` = off.
-    pub upload: Option<Arc<super::upload::UploadConfig>>,
+    pub upload: Option<Arc<super::apps::UploadConfig>>,
 }
 
 impl Config {

@@ -227,16 +227,6 @@ pub enum PeerHttp {
     NoCa,
 }
 
-impl PeerHttp {
-    /// The TLS client configuration, if peers are spoken to over HTTPS.
-    pub fn tls(&self) -> Option<&Arc<ClientConfig>> {
-        match self {
-            PeerHttp::Tls(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
 /// The peer transport of `config`: `peer_scheme` with its CA bundle read.
 pub fn peer_http_for(config: &Config) -> Result<PeerHttp, TlsError> {
     Ok(match (config.peer_scheme, client_config_for(config)?) {

@@ -11,6 +11,8 @@
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "e2e/reads.rs"]
+mod reads;
 mod support;
 
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use bytes::Bytes;
 use cluster::{tracker, Cluster, Options};
 use fdfs_httpd::proto::client::{StorageClient, TrackerClient};
 use fdfs_httpd::proto::upload::upload_head;
+use reads::bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -33,18 +36,6 @@ fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 async fn put(addr: SocketAddr, data: &[u8]) {

@@ -6,31 +6,11 @@
 mod ops_common;
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ops_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-
-/// GET from a chosen source address with extra headers.
-async fn get_from(
-    src: &str,
-    addr: SocketAddr,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> support::Resp {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.bind(format!("{src}:0").parse().unwrap()).unwrap();
-    let mut s = sock.connect(addr).await.unwrap();
-    let mut req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    support::read_response(&mut s, false).await
-}
+use tokio::net::TcpStream;
 
 /// Reads until EOF or error; returns when the peer closed, or `None` on timeout.
 async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
@@ -108,26 +88,26 @@ async fn trusted_proxies_decide_whose_forwarded_for_counts() {
     // Behind the trusted proxy each forwarded client has its own bucket.
     let xff = |v| [("X-Forwarded-For", v)];
     assert_eq!(
-        get_from("127.0.0.29", srv.addr, url, &xff("192.0.2.1"))
+        support::get_from("127.0.0.29", srv.addr, url, &xff("192.0.2.1"))
             .await
             .status,
         200
     );
     assert_eq!(
-        get_from("127.0.0.29", srv.addr, url, &xff("192.0.2.1"))
+        support::get_from("127.0.0.29", srv.addr, url, &xff("192.0.2.1"))
             .await
             .status,
         429
     );
     assert_eq!(
-        get_from("127.0.0.29", srv.addr, url, &xff("192.0.2.2"))
+        support::get_from("127.0.0.29", srv.addr, url, &xff("192.0.2.2"))
             .await
             .status,
         200
     );
     // A forged left-most entry does not give a fresh bucket.
     assert_eq!(
-        get_from(
+        support::get_from(
             "127.0.0.29",
             srv.addr,
             url,
@@ -139,13 +119,13 @@ async fn trusted_proxies_decide_whose_forwarded_for_counts() {
     );
     // An untrusted peer's header is ignored: it is limited as itself.
     assert_eq!(
-        get_from("127.0.0.30", srv.addr, url, &xff("192.0.2.3"))
+        support::get_from("127.0.0.30", srv.addr, url, &xff("192.0.2.3"))
             .await
             .status,
         200
     );
     assert_eq!(
-        get_from("127.0.0.30", srv.addr, url, &xff("192.0.2.4"))
+        support::get_from("127.0.0.30", srv.addr, url, &xff("192.0.2.4"))
             .await
             .status,
         429

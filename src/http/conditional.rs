@@ -119,7 +119,8 @@ pub fn http_date(unix: i64) -> HeaderValue {
     })
 }
 
-fn http_date_string(unix: i64) -> String {
+/// An IMF-fixdate for `unix`, clamped to the years HTTP dates can name.
+pub(crate) fn http_date_string(unix: i64) -> String {
     let secs = u64::try_from(unix.clamp(0, MAX_HTTP_DATE)).unwrap_or(0);
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }

@@ -252,6 +252,20 @@ impl TrackerClient {
         .await
     }
 
+    /// [`Self::fetch`] of a request whose reply names exactly one server.
+    async fn fetch_one(
+        &self,
+        req: Vec<u8>,
+        group: &str,
+        several: &'static str,
+    ) -> Result<(String, u16), ProtoError> {
+        let mut servers = self.fetch(req, group).await?;
+        match (servers.pop(), servers.is_empty()) {
+            (Some(server), true) => Ok(server),
+            _ => Err(ProtoError::BadBody(several)),
+        }
+    }
+
     /// Every storage that can serve `group/remote`, as (IP, FastDFS port)
     /// (cmd 105, §6.1). No readable server is [`ProtoError::Status`] 2.
     pub async fn query_fetch_all(
@@ -270,11 +284,8 @@ impl TrackerClient {
         remote: &str,
     ) -> Result<(String, u16), ProtoError> {
         let req = query_update_request(group, remote)?;
-        let mut servers = self.fetch(req, group).await?;
-        match (servers.pop(), servers.is_empty()) {
-            (Some(server), true) => Ok(server),
-            _ => Err(ProtoError::BadBody("update reply lists several servers")),
-        }
+        self.fetch_one(req, group, "update reply lists several servers")
+            .await
     }
 
     /// The storage and store path for a new file (cmd 101 without a group,
@@ -303,11 +314,8 @@ impl TrackerClient {
         remote: &str,
     ) -> Result<(String, u16), ProtoError> {
         let req = query_fetch_one_request(group, remote)?;
-        let mut servers = self.fetch(req, group).await?;
-        match (servers.pop(), servers.is_empty()) {
-            (Some(server), true) => Ok(server),
-            _ => Err(ProtoError::BadBody("fetch-one reply lists several servers")),
-        }
+        self.fetch_one(req, group, "fetch-one reply lists several servers")
+            .await
     }
 }
 

@@ -76,7 +76,7 @@ fn date(t: i64) -> String {
     if t <= 0 {
         return "never".into();
     }
-    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64))
+    crate::http::conditional::http_date_string(t)
 }
 
 /// The whole page for `r`.

@@ -133,18 +133,10 @@ pub(super) fn lookup_plain(
     // Normal IDs name immutable content (and their size is checked against
     // the ID below); appender and slave files are revalidated every time.
     let immutable = matches!(id.kind(), FileKind::Normal);
-    if cache.known_absent(&path) {
-        return Ok(Lookup::Missing(Miss::NotFound));
-    }
     let c = match open_inside(&path, data, cache, immutable) {
         Ok(Ok(c)) => c,
         Ok(Err(miss)) => return Ok(Lookup::Missing(miss)),
-        Err(e) => {
-            if e.kind() == io::ErrorKind::NotFound {
-                cache.note_absent(&path);
-            }
-            return classify(e);
-        }
+        Err(e) => return classify(e),
     };
     if let Some(expected) = id.size() {
         if c.len != expected {
@@ -181,9 +173,21 @@ pub(super) fn open_inside(
         }
     }
     if !cache.contains(path) {
+        // A path found absent lately (store::cache::ABSENT_TTL) is not
+        // opened again; one with a cached descriptor never gets here.
+        if cache.known_absent(path) {
+            return Ok(Err(Miss::NotFound));
+        }
         // Nothing to revalidate: open (the descriptor's `fstat` tells a
         // regular file from anything else).
-        return open_new(path, root, cache);
+        let opened = open_new(path, root, cache);
+        if opened
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        {
+            cache.note_absent(path);
+        }
+        return opened;
     }
     let lmeta = std::fs::symlink_metadata(path)?;
     if !lmeta.file_type().is_symlink() && !lmeta.is_file() {

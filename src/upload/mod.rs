@@ -885,6 +885,17 @@ impl Ctx<'_> {
             Ok(x) => x,
             Err(e) => return (Outcome::Refused, e.response()),
         };
+        // Credentials, when presented, are checked before anything costs a
+        // round trip; an application needs no anti-steal token.
+        let p = Presented::from_headers(req.headers());
+        let authenticated = if p.is_empty() {
+            false
+        } else {
+            match self.authenticate(&p, &req) {
+                Ok(_) => true,
+                Err(e) => return (Outcome::Refused, e.response()),
+            }
+        };
         let path = if self.state.config.url_have_group_name {
             format!("/{group}/{remote}")
         } else {
@@ -908,16 +919,6 @@ impl Ctx<'_> {
             path
         } else {
             format!("{path}?{}", query.join("&"))
-        };
-        // Authenticated as an application: no anti-steal token needed.
-        let p = Presented::from_headers(req.headers());
-        let authenticated = if p.is_empty() {
-            false
-        } else {
-            match self.authenticate(&p, &req) {
-                Ok(_) => true,
-                Err(e) => return (Outcome::Refused, e.response()),
-            }
         };
         let (mut parts, _) = req.into_parts();
         if authenticated {

@@ -227,6 +227,22 @@ pub async fn raw(addr: SocketAddr, request: &[u8], head: bool) -> Resp {
     read_response(&mut s, head).await
 }
 
+/// `GET` from the chosen source address `src` (a 127.0.0.x the client
+/// binds) with extra headers, `Connection: close`.
+pub async fn get_from(src: &str, addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Resp {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{src}:0").parse().expect("source address"))
+        .expect("bind");
+    let mut s = sock.connect(addr).await.expect("connect");
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    read_response(&mut s, false).await
+}
+
 /// `GET`/`HEAD` with extra headers, `Connection: close`.
 pub async fn request(
     addr: SocketAddr,

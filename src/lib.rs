@@ -39,7 +39,9 @@
 //!   request was answered), [`clock`], [`validators`] (what a file ID says
 //!   about its ETag and Last-Modified), [`net`] (local addresses, `bind`),
 //!   [`pace`] (the download-rate pacer), [`access_rules`] (first-match
-//!   `allow`/`deny`), [`status`] (the status page's data, problem rules and HTML).
+//!   `allow`/`deny`), [`status`] (the status page's data, problem rules and HTML),
+//!   [`socket_body`] (a request body still on the client's socket, read or
+//!   spliced to a storage).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -72,6 +74,7 @@ pub mod resolve;
 pub mod response;
 pub mod serve;
 pub mod service;
+pub mod socket_body;
 pub mod state;
 pub mod status;
 pub mod store;

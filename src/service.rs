@@ -135,7 +135,7 @@ pub async fn answer<B: crate::upload::RequestBody>(
         }
         (None, None) if crate::upload::is_api_path(&state, req.uri().path()) => {
             let (parts, body) = req.into_parts();
-            let req = Request::from_parts(parts, body.into_incoming());
+            let req = Request::from_parts(parts, body.into_body());
             let (o, r) = Box::pin(crate::upload::handle(
                 &app,
                 state,

@@ -7,7 +7,10 @@
 //! medians compared), with fdfs-httpd's peak RSS per
 //! concurrent upload and `fdfs_upload_file` for reference. Not part of the
 //! suite (minutes, needs FastDFS); run on a quiet machine with
-//! `FDFS_E2E_NET=127.0.14 cargo test --release --test bench_upload -- --ignored --nocapture`.
+//! `FDFS_E2E_NET=127.0.14 cargo test --release --test bench_upload -- --ignored --nocapture`
+//! (with `TMPDIR=/dev/shm` the storages write to memory: what the HTTP
+//! layer costs without the disk's noise). Every stored file is deleted
+//! after its repetition.
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
@@ -38,7 +41,10 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
-async fn put(addr: SocketAddr, data: &[u8]) {
+/// Stored file IDs (`group/remote`), deleted after each repetition.
+type Ids = Arc<std::sync::Mutex<Vec<String>>>;
+
+async fn put(addr: SocketAddr, data: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "PUT /api/upload/b.bin HTTP/1.1\r\nHost: {addr}\r\nX-Fdfs-App-Id: bench\r\nX-Fdfs-App-Key: {KEY}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -48,9 +54,25 @@ async fn put(addr: SocketAddr, data: &[u8]) {
     s.write_all(data).await.unwrap();
     let r = support::read_response(&mut s, false).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    j["file_id"].as_str().unwrap().to_owned()
 }
 
-async fn direct(trackers: &TrackerClient, data: &Bytes) {
+/// Deletes `ids` (not timed): every repetition starts on the same stores.
+async fn delete_all(trackers: &TrackerClient, ids: &Ids) {
+    let ids = std::mem::take(&mut *ids.lock().unwrap());
+    for id in ids {
+        let (group, remote) = id.split_once('/').unwrap();
+        let (ip, port) = trackers.query_update(group, remote).await.unwrap();
+        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        let t = Duration::from_secs(5);
+        assert!(StorageClient::delete(addr, group, remote, t, t)
+            .await
+            .unwrap());
+    }
+}
+
+async fn direct(trackers: &TrackerClient, data: &Bytes) -> String {
     let t = trackers.query_store(None).await.unwrap();
     let addr: SocketAddr = format!("{}:{}", t.ip, t.port).parse().unwrap();
     let head = upload_head(false, t.store_path_index, data.len() as u64, "bin").unwrap();
@@ -82,6 +104,7 @@ async fn direct(trackers: &TrackerClient, data: &Bytes) {
     )
     .await
     .unwrap();
+    format!("{group}/{remote}")
 }
 
 /// Runs `n` jobs at concurrency `CONC`; seconds taken.
@@ -106,6 +129,37 @@ where
         t.await.unwrap();
     }
     t.elapsed().as_secs_f64()
+}
+
+/// CPU seconds (user + system) used so far by the processes named
+/// `fdfs-httpd`, `fdfs_storaged` and `fdfs_trackerd`, and by this one.
+fn cpu_by_name() -> [f64; 4] {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut out = [0.0; 4];
+    let me = std::process::id().to_string();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state … utime stime: fields 14 and 15.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = head.split_once(" (").map_or("", |(_, c)| c);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let secs = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let used = (secs(11) + secs(12)) / tick;
+        let slot = match comm {
+            "fdfs-httpd" => 0,
+            "fdfs_storaged" => 1,
+            "fdfs_trackerd" => 2,
+            _ if name == me => 3,
+            _ => continue,
+        };
+        out[slot] += used;
+    }
+    out
 }
 
 fn status_kb(pid: u32, key: &str) -> u64 {
@@ -138,24 +192,33 @@ async fn upload_api_vs_storage_protocol() {
         "| file | n | API MB/s | direct MB/s | ratio (medians) | ratio per repetition | fdfs_upload_file MB/s | peak RSS growth / upload |"
     );
     println!("|---|---:|---:|---:|---:|---|---:|---:|");
+    let mut cpus = Vec::new();
     for (size, n) in [(1usize << 20, 400usize), (64 << 20, 16)] {
         let data = Bytes::from(bytes(size, 7));
         let mb = (size * n) as f64 / 1e6;
         // Warm-up, then the baseline RSS and a reset of the peak.
-        put(a, &data[..1024]).await;
+        let warm = put(a, &data[..1024]).await;
+        let ids: Ids = Arc::new(std::sync::Mutex::new(vec![warm]));
+        delete_all(&trackers, &ids).await;
         let base = status_kb(pid, "VmRSS:");
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
         let mut hwm = 0;
         // Both sides interleaved, the order alternating, REPS times; the
         // medians are compared (one run each is within the disk's noise).
         let (mut apis, mut dirs) = (Vec::new(), Vec::new());
+        // CPU seconds per GB stored, by process, per side.
+        let mut cpu = [[0.0f64; 4]; 2];
         for rep in 0..REPS {
             for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
-                let d = data.clone();
+                let (d, kept) = (data.clone(), ids.clone());
+                let before = cpu_by_name();
                 if side == 0 {
                     let secs = run(n, move || {
-                        let d = d.clone();
-                        async move { put(a, &d).await }
+                        let (d, kept) = (d.clone(), kept.clone());
+                        async move {
+                            let id = put(a, &d).await;
+                            kept.lock().unwrap().push(id);
+                        }
                     })
                     .await;
                     hwm = hwm.max(status_kb(pid, "VmHWM:"));
@@ -163,12 +226,20 @@ async fn upload_api_vs_storage_protocol() {
                 } else {
                     let t2 = trackers.clone();
                     let secs = run(n, move || {
-                        let (t, d) = (t2.clone(), d.clone());
-                        async move { direct(&t, &d).await }
+                        let (t, d, kept) = (t2.clone(), d.clone(), kept.clone());
+                        async move {
+                            let id = direct(&t, &d).await;
+                            kept.lock().unwrap().push(id);
+                        }
                     })
                     .await;
                     dirs.push(mb / secs);
                 }
+                let after = cpu_by_name();
+                for k in 0..4 {
+                    cpu[side][k] += (after[k] - before[k]) / (mb / 1000.0) / REPS as f64;
+                }
+                delete_all(&trackers, &ids).await;
             }
         }
         let per_rep: Vec<String> = apis
@@ -177,6 +248,16 @@ async fn upload_api_vs_storage_protocol() {
             .map(|(a, d)| format!("{:.2}", a / d))
             .collect();
         let (api, dir) = (median(&apis), median(&dirs));
+        cpus.push(format!(
+            "| {} MiB | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            size >> 20,
+            cpu[0][0],
+            cpu[0][1],
+            cpu[1][1],
+            cpu[0][3],
+            cpu[1][3],
+            cpu[0].iter().sum::<f64>() / cpu[1].iter().sum::<f64>(),
+        ));
         let f = cl.local_file(&data, "bin");
         let conf = cl.client_conf.clone();
         let bins = cluster::bin_dir();
@@ -210,6 +291,12 @@ async fn upload_api_vs_storage_protocol() {
             per_rep.join(", "),
             tool_mb / tool,
         );
+    }
+    println!("\nCPU seconds per GB stored (user + system):\n");
+    println!("| file | fdfs-httpd | storages (API) | storages (direct) | client (API) | client (direct) | all, API ÷ direct |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for l in cpus {
+        println!("{l}");
     }
     cl.stop_httpd(0);
 }

@@ -757,3 +757,148 @@ async fn download_and_preview_serve_local_files_and_anti_steal_spares_apps() {
     assert_eq!(support::get(a, &format!("/{JPG}")).await.status, 400);
     s.stop().await;
 }
+
+/// A tracker naming one storage for every QUERY_STORE (101), and that
+/// storage taking UPLOAD_FILE (11) and SET_METADATA (13) as the real one
+/// does: the content of each upload is recorded, and the name it gives
+/// carries the content's crc32.
+async fn storing_cluster(ip: &str) -> (SocketAddr, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use fdfs_httpd::fileid::{IdBuilder, Source};
+    use fdfs_httpd::proto::frame::reply;
+    use fdfs_httpd::proto::upload::StoreTarget;
+    let storage = TcpListener::bind(format!("{ip}:0")).await.unwrap();
+    let saddr = storage.local_addr().unwrap();
+    let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = stored.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = storage.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut h = [0u8; 10];
+                while s.read_exact(&mut h).await.is_ok() {
+                    let len = u64::from_be_bytes(h[..8].try_into().unwrap());
+                    let mut body = vec![0u8; usize::try_from(len).unwrap()];
+                    s.read_exact(&mut body).await.unwrap();
+                    let answer = match h[8] {
+                        11 => {
+                            let content = body[15..].to_vec();
+                            let remote = IdBuilder::new()
+                                .group("group1")
+                                .source(Source::from_bytes([127, 0, 14, 9]))
+                                .create_ts(1_700_000_000)
+                                .size(content.len() as u64)
+                                .crc32(crc32fast::hash(&content))
+                                .extension("bin")
+                                .build_remote();
+                            kept.lock().unwrap().push(content);
+                            let mut r = b"group1".to_vec();
+                            r.resize(16, 0);
+                            r.extend_from_slice(remote.as_bytes());
+                            reply(0, &r)
+                        }
+                        13 => reply(0, b""),
+                        _ => reply(22, b""),
+                    };
+                    s.write_all(&answer).await.unwrap();
+                }
+            });
+        }
+    });
+    let tracker = TcpListener::bind(format!("{ip}:0")).await.unwrap();
+    let taddr = tracker.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = tracker.accept().await {
+            let target = StoreTarget {
+                group: "group1".into(),
+                ip: saddr.ip().to_string(),
+                port: saddr.port(),
+                store_path_index: 0,
+            };
+            tokio::spawn(async move {
+                let mut h = [0u8; 10];
+                while s.read_exact(&mut h).await.is_ok() {
+                    let len = u64::from_be_bytes(h[..8].try_into().unwrap());
+                    let mut body = vec![0u8; usize::try_from(len).unwrap().min(1 << 16)];
+                    s.read_exact(&mut body).await.unwrap();
+                    let answer = if h[8] == 101 {
+                        reply(0, &target.encode())
+                    } else {
+                        reply(22, b"")
+                    };
+                    s.write_all(&answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (taddr, stored)
+}
+
+/// Raw PUTs on plain HTTP/1.1: the body goes from the client's socket to
+/// the storage's (spliced), after `100 Continue` when asked; a body that
+/// came with its head, and another request on the same connection; a
+/// client that stops early gets an error, never success.
+#[tokio::test]
+async fn raw_put_bodies_reach_the_storage_byte_for_byte() {
+    let ip = "127.0.14.9";
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("data")).unwrap();
+    let (tracker, stored) = storing_cluster(ip).await;
+    let extra = "upload.app = big key=bigbigbigbigbigbigbigbig max_size=8M\n";
+    let s = Server::start(&conf(&store, tracker, extra), dir.path(), ip).await;
+    let data: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /api/upload/a.bin HTTP/1.1\r\nHost: x\r\nX-Fdfs-App-Id: big\r\nX-Fdfs-App-Key: bigbigbigbigbigbigbigbig\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    let want = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = [0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut got))
+        .await
+        .expect("100 Continue within 5 s")
+        .unwrap();
+    assert_eq!(&got, want);
+    for piece in data.chunks(100_000) {
+        c.write_all(piece).await.unwrap();
+    }
+    let r = support::read_response(&mut c, false).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = json(&r);
+    assert_eq!(j["size"], data.len());
+    assert_eq!(j["crc32"], crc32fast::hash(&data));
+    // The same connection: a small body sent with its head.
+    let small = b"small body, one packet";
+    let mut req = format!(
+        "PUT /api/upload/b.bin HTTP/1.1\r\nHost: x\r\nX-Fdfs-App-Id: big\r\nX-Fdfs-App-Key: bigbigbigbigbigbigbigbig\r\nContent-Length: {}\r\n\r\n",
+        small.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(small);
+    c.write_all(&req).await.unwrap();
+    let r = support::read_response(&mut c, false).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["crc32"], crc32fast::hash(small));
+    {
+        let kept = stored.lock().unwrap();
+        assert_eq!(kept.len(), 2);
+        assert!(kept[0] == data, "first upload differs");
+        assert_eq!(kept[1], small);
+    }
+    // A client that stops half-way: an error, and nothing more stored.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /api/upload/c.bin HTTP/1.1\r\nHost: x\r\nX-Fdfs-App-Id: big\r\nX-Fdfs-App-Key: bigbigbigbigbigbigbigbig\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(&data[..data.len() / 2]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let r = support::read_response(&mut c, false).await;
+    assert_error(&r, 400, "bad_request");
+    assert_eq!(stored.lock().unwrap().len(), 2);
+    s.stop().await;
+}

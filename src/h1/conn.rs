@@ -1,7 +1,9 @@
 //! One plain HTTP/1.1 connection: read a head, answer it through the
 //! common request path ([`crate::service::answer`]), send the response,
 //! repeat while the connection persists (RFC 9112 §9). Pipelined requests
-//! are answered in order from the buffer.
+//! are answered in order from the buffer. A request of the upload API
+//! with a `Content-Length` body is answered here too, its body handed to
+//! the handler as a [`SocketBody`]; every other body goes to hyper.
 //!
 //! Timeouts follow nginx: the first request head must arrive within
 //! `header_read_timeout` (and `keepalive_timeout`, when shorter) of the
@@ -10,6 +12,7 @@
 //! `header_read_timeout`. On graceful shutdown an idle connection closes
 //! at once and a busy one after its current response.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::send;
 use crate::service::ConnInfo;
+use crate::socket_body::SocketBody;
 use crate::state::App;
 use crate::wire::request::{self, Handoff};
 use crate::wire::response::{self, Exchange};
@@ -27,6 +31,8 @@ use crate::wire::response::{self, Exchange};
 /// Initial read buffer (like nginx's 1 KiB `client_header_buffer_size`; a
 /// request head is usually a few hundred bytes, a larger one grows it).
 const READ: usize = 1024;
+/// Longest wait for a client to stop sending an unread body.
+const LINGER: Duration = Duration::from_secs(5);
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -77,6 +83,8 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
     drop(cfg);
     let drained_is_final = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::CurrentThread;
+    // Shared with a request's body while the handler reads it.
+    let tcp = Arc::new(tcp);
     let mut buf = BytesMut::with_capacity(READ);
     let mut bufs = send::Buffers::default();
     bufs.out.reserve(512);
@@ -87,11 +95,11 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
     let timer = sleep_until(deadline);
     tokio::pin!(timer);
     loop {
-        let head = match request::take(&mut buf) {
+        let keep_body =
+            |h: &request::Head| crate::upload::is_api_path(&app.state(), h.request.uri().path());
+        let head = match request::take_if(&mut buf, keep_body) {
             Ok(Some(h)) => h,
-            Ok(None) if buf.len() >= max_head => {
-                return Ended::Handoff(tcp, buf.freeze(), Handoff::TooLarge)
-            }
+            Ok(None) if buf.len() >= max_head => return handoff(tcp, buf, Handoff::TooLarge),
             Ok(None) => {
                 if !buf.is_empty() && !head_started {
                     head_started = true;
@@ -137,15 +145,35 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
                     }
                 }
             }
-            Err(why) => return Ended::Handoff(tcp, buf.freeze(), why),
+            Err(why) => return handoff(tcp, buf, why),
         };
+        let method_head = head.request.method() == http::Method::HEAD;
+        let http10 = head.request.version() == http::Version::HTTP_10;
+        let (resp, mut finish, body_done) = if head.body == 0 {
+            let (r, f) = crate::service::answer(app.clone(), info, head.request, None).await;
+            (r, f, true)
+        } else {
+            // The body's first bytes came with the head; the rest is read
+            // (or spliced) from the socket by whoever answers.
+            let pre = buf
+                .split_to(usize::try_from(head.body).map_or(buf.len(), |b| b.min(buf.len())))
+                .freeze();
+            let expect = head
+                .request
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            let (body, done) = SocketBody::new(tcp.clone(), pre, head.body, expect);
+            let req = head.request.map(|()| body);
+            let (r, f) = crate::service::answer(app.clone(), info, req, None).await;
+            (r, f, done.load(Ordering::Acquire))
+        };
+        // A body left unread leaves the connection unusable.
         let x = Exchange {
-            head: head.request.method() == http::Method::HEAD,
-            http10: head.request.version() == http::Version::HTTP_10,
-            keep_alive: head.keep_alive && keepalive.is_some() && !*closing.borrow(),
+            head: method_head,
+            http10,
+            keep_alive: head.keep_alive && body_done && keepalive.is_some() && !*closing.borrow(),
         };
-        let (resp, mut finish) =
-            crate::service::answer(app.clone(), info, head.request, None).await;
         let (mut parts, body) = resp.into_parts();
         let len = http_body::Body::size_hint(&body).exact();
         let (framing, close) = response::encode(&mut bufs.out, &mut parts, len, x);
@@ -166,12 +194,49 @@ pub async fn serve(app: &Arc<App>, tcp: TcpStream, info: ConnInfo, shutdown: Shu
         drop(finish);
         if !x.keep_alive || close {
             let _ = rustix::net::shutdown(&tcp, rustix::net::Shutdown::Write);
+            if !body_done {
+                linger(&tcp).await;
+            }
             return Ended::Closed;
         }
         bufs.out.clear();
         head_started = false;
         // Between requests: idle for at most keepalive_timeout.
         deadline = Instant::now() + keepalive.unwrap_or(Duration::ZERO);
+    }
+}
+
+/// After answering a request whose body was left unread: reads and drops
+/// what the client still sends, for at most [`LINGER`] (1 s without data
+/// ends it), so closing does not reset the connection before the client
+/// read the answer (nginx's `lingering_close`).
+async fn linger(tcp: &TcpStream) {
+    let end = Instant::now() + LINGER;
+    let mut scratch = vec![0u8; 64 * 1024];
+    while let Ok(Ok(())) = tokio::time::timeout(
+        Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
+        tcp.readable(),
+    )
+    .await
+    {
+        match tcp.try_read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        if Instant::now() >= end {
+            return;
+        }
+    }
+}
+
+/// Hands the connection to hyper with what was read; the socket is no
+/// longer shared once a request's body is gone.
+fn handoff(tcp: Arc<TcpStream>, buf: BytesMut, why: Handoff) -> Ended {
+    match Arc::try_unwrap(tcp) {
+        Ok(tcp) => Ended::Handoff(tcp, buf.freeze(), why),
+        Err(_) => Ended::Closed,
     }
 }
 

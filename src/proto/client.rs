@@ -23,6 +23,7 @@ use super::upload::{
     set_metadata_request, StoreTarget,
 };
 use super::ProtoError;
+use crate::socket_body::{SocketBody, SpliceError};
 
 /// Upstream gives up fetching the storage-ID table after this many pages (§4).
 pub const MAX_STORAGE_ID_ROUND_TRIPS: usize = 32;
@@ -85,11 +86,31 @@ impl Conn {
     /// Sends `req` and returns the body of an OK reply of at most `max_body`.
     async fn call(&mut self, req: &[u8], max_body: u64) -> Result<Vec<u8>, ProtoError> {
         self.send(req).await?;
+        self.read_reply(max_body).await
+    }
+
+    /// A reply: its header, then a body of at most `max_body` bytes.
+    async fn read_reply(&mut self, max_body: u64) -> Result<Vec<u8>, ProtoError> {
         let header = self.read_header(max_body).await?;
         let len = usize::try_from(header.pkg_len).map_err(|_| ProtoError::BadHeader)?;
         let mut body = vec![0u8; len];
         bounded(self.network_timeout, self.stream.read_exact(&mut body)).await?;
         Ok(body)
+    }
+
+    /// What a failed content write means: a storage that refuses (ENOSPC,
+    /// …) may have answered before closing, and its status says more than
+    /// the reset.
+    async fn refused(&mut self, e: ProtoError) -> SendError {
+        let status = tokio::time::timeout(Duration::from_secs(1), self.read_header(0)).await;
+        let error = match status {
+            Ok(Err(st @ ProtoError::Status(_))) => st,
+            _ => e,
+        };
+        SendError::Peer {
+            error,
+            consumed: true,
+        }
     }
 }
 
@@ -423,11 +444,7 @@ impl StorageClient {
         S: Stream<Item = std::io::Result<Bytes>> + Unpin,
     {
         use futures_util::StreamExt;
-        let peer = |error, consumed| SendError::Peer { error, consumed };
-        let mut conn = Conn::connect(addr, connect_timeout, network_timeout)
-            .await
-            .map_err(|e| peer(e, false))?;
-        conn.send(head).await.map_err(|e| peer(e, false))?;
+        let mut conn = Self::begin(addr, head, connect_timeout, network_timeout).await?;
         let mut left = size;
         let mut consumed = false;
         // Small chunks (a client's body arrives in pieces of a few KiB) are
@@ -462,27 +479,35 @@ impl StorageClient {
                 pending.split().freeze()
             };
             if let Err(e) = conn.send(&out).await {
-                // A storage that refuses (ENOSPC, …) may have answered
-                // before closing: its status says more than the reset.
-                let status =
-                    tokio::time::timeout(Duration::from_secs(1), conn.read_header(0)).await;
-                return Err(match status {
-                    Ok(Err(st @ ProtoError::Status(_))) => peer(st, true),
-                    _ => peer(e, true),
-                });
+                return Err(conn.refused(e).await);
             }
         }
-        let header = conn
-            .read_header(max_reply)
+        Self::end(conn, max_reply, consumed).await
+    }
+
+    /// Connects and sends a content command's `head`.
+    async fn begin(
+        addr: SocketAddr,
+        head: &[u8],
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<Conn, SendError> {
+        let peer = |error| SendError::Peer {
+            error,
+            consumed: false,
+        };
+        let mut conn = Conn::connect(addr, connect_timeout, network_timeout)
             .await
-            .map_err(|e| peer(e, consumed))?;
-        let len =
-            usize::try_from(header.pkg_len).map_err(|_| peer(ProtoError::BadHeader, consumed))?;
-        let mut body = vec![0u8; len];
-        bounded(network_timeout, conn.stream.read_exact(&mut body))
+            .map_err(peer)?;
+        conn.send(head).await.map_err(peer)?;
+        Ok(conn)
+    }
+
+    /// The storage's reply once the content was sent.
+    async fn end(mut conn: Conn, max_reply: u64, consumed: bool) -> Result<Vec<u8>, SendError> {
+        conn.read_reply(max_reply)
             .await
-            .map_err(|e| peer(e, consumed))?;
-        Ok(body)
+            .map_err(|error| SendError::Peer { error, consumed })
     }
 
     /// Uploads a file (UPLOAD_FILE 11, UPLOAD_APPENDER_FILE 23 or
@@ -510,6 +535,30 @@ impl StorageClient {
         )
         .await?;
         parse_upload_reply(&body).map_err(|error| SendError::Peer {
+            error,
+            consumed: true,
+        })
+    }
+
+    /// [`Self::upload`] of a body still on the client's socket, moved to
+    /// the storage with `splice(2)` (`body.len()` bytes, the size `head`
+    /// announces); each wait on the client lasts at most `stall`.
+    pub async fn upload_spliced(
+        addr: SocketAddr,
+        head: &[u8],
+        body: &mut SocketBody,
+        stall: Duration,
+        connect_timeout: Duration,
+        network_timeout: Duration,
+    ) -> Result<(String, String), SendError> {
+        let mut conn = Self::begin(addr, head, connect_timeout, network_timeout).await?;
+        match body.splice_to(&conn.stream, stall, network_timeout).await {
+            Ok(()) => {}
+            Err(SpliceError::Source(e)) => return Err(SendError::Source(e)),
+            Err(SpliceError::Sink(e)) => return Err(conn.refused(e.into()).await),
+        }
+        let reply = Self::end(conn, MAX_UPLOAD_REPLY_BODY, true).await?;
+        parse_upload_reply(&reply).map_err(|error| SendError::Peer {
             error,
             consumed: true,
         })

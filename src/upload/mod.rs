@@ -38,6 +38,7 @@ use crate::clock::unix_now;
 use crate::config::{UploadApp, UploadConfig};
 use crate::outcome::Outcome;
 use crate::proto::client::TrackerClient;
+use crate::socket_body::SocketBody;
 use crate::state::{App, State};
 use answer::ApiError;
 use auth::{AuthError, Presented};
@@ -54,22 +55,38 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 /// Most metadata pairs per file.
 const MAX_META: usize = 32;
 
-/// A request body as the transports hand it over: hyper's, or none
-/// (plain HTTP/1.1 requests without a body).
+/// A request body as the API reads it.
+#[derive(Debug)]
+pub enum ReqBody {
+    /// None (plain HTTP/1.1 requests without a body).
+    Empty,
+    /// hyper's (TLS, h2, chunked and other handed-off requests).
+    Hyper(Incoming),
+    /// Still on a plain HTTP/1.1 client's socket (`Content-Length`).
+    Socket(SocketBody),
+}
+
+/// A request body as the transports hand it over.
 pub trait RequestBody: Send {
-    /// The body, if there is one.
-    fn into_incoming(self) -> Option<Incoming>;
+    /// The body as the API reads it.
+    fn into_body(self) -> ReqBody;
 }
 
 impl RequestBody for () {
-    fn into_incoming(self) -> Option<Incoming> {
-        None
+    fn into_body(self) -> ReqBody {
+        ReqBody::Empty
     }
 }
 
 impl RequestBody for Incoming {
-    fn into_incoming(self) -> Option<Incoming> {
-        Some(self)
+    fn into_body(self) -> ReqBody {
+        ReqBody::Hyper(self)
+    }
+}
+
+impl RequestBody for SocketBody {
+    fn into_body(self) -> ReqBody {
+        ReqBody::Socket(self)
     }
 }
 
@@ -97,7 +114,7 @@ pub async fn handle(
     state: Arc<State>,
     local_port: u16,
     client: IpAddr,
-    req: Request<Option<Incoming>>,
+    req: Request<ReqBody>,
 ) -> (Outcome, Response<Body>) {
     let Some(u) = state.config.upload.clone() else {
         return (
@@ -152,6 +169,18 @@ pub async fn handle(
     }
 }
 
+/// The crc32 a normal file's name carries (the storage's own, of the
+/// bytes it stored).
+fn crc_in_name(s: &Stored) -> u32 {
+    match crate::fileid::FileId::parse(&s.group, &s.remote) {
+        Ok(id) => id.encoded().crc32,
+        Err(e) => {
+            tracing::warn!("upload: the storage named {}/{}: {e}", s.group, s.remote);
+            0
+        }
+    }
+}
+
 fn not_allowed(allow: &'static str) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -170,7 +199,7 @@ fn auth_error(e: AuthError) -> ApiError {
     ApiError::new(status, code, e.message())
 }
 
-fn content_length(req: &Request<Option<Incoming>>) -> Result<Option<u64>, ApiError> {
+fn content_length(req: &Request<ReqBody>) -> Result<Option<u64>, ApiError> {
     match req.headers().get(CONTENT_LENGTH) {
         None => Ok(None),
         Some(v) => v
@@ -308,11 +337,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn authenticate(
-        &self,
-        p: &Presented,
-        req: &Request<Option<Incoming>>,
-    ) -> Result<&UploadApp, ApiError> {
+    fn authenticate(&self, p: &Presented, req: &Request<ReqBody>) -> Result<&UploadApp, ApiError> {
         let len = content_length(req)?;
         auth::check(
             &self.u,
@@ -419,7 +444,7 @@ impl Ctx<'_> {
         req_host: Option<String>,
         up: Upload<'_>,
         content: Content<'_>,
-        crc_of: impl FnOnce() -> u32,
+        crc_of: impl FnOnce(&Stored) -> u32,
     ) -> Result<(Response<Body>, u64), ApiError> {
         let slave = match &up.extras.master {
             Some(m) => Some(split_file_id(m)?),
@@ -427,15 +452,12 @@ impl Ctx<'_> {
         };
         let kind = Self::kind(&up.extras, &slave)?;
         let group = up.app.group.as_deref();
-        let size = match &content {
-            Content::Stream(_, n) => *n,
-            Content::File(s) => s.size,
-        };
+        let size = content.size();
         let cluster = self.cluster_resolved().await;
         let stored = cluster
             .store(group, kind, &up.ext, content, up.app.max_size)
             .await?;
-        let crc32 = crc_of();
+        let crc32 = crc_of(&stored);
         let undo = Undo::new(stored.clone(), &cluster);
         let mut meta: Vec<(String, String)> = Vec::new();
         if !up.name.is_empty() {
@@ -484,11 +506,7 @@ impl Ctx<'_> {
         }
     }
 
-    async fn upload_raw(
-        &self,
-        req: Request<Option<Incoming>>,
-        raw_name: &str,
-    ) -> (Outcome, Response<Body>) {
+    async fn upload_raw(&self, req: Request<ReqBody>, raw_name: &str) -> (Outcome, Response<Body>) {
         let p = Presented::from_headers(req.headers());
         let app = match self.authenticate(&p, &req) {
             Ok(a) => a,
@@ -501,7 +519,7 @@ impl Ctx<'_> {
     async fn upload_raw_as(
         &self,
         app: &UploadApp,
-        req: Request<Option<Incoming>>,
+        req: Request<ReqBody>,
         raw_name: &str,
     ) -> Result<(Response<Body>, u64), ApiError> {
         if !app.upload {
@@ -539,22 +557,24 @@ impl Ctx<'_> {
             extras,
         };
         let stall = self.u.stall_timeout;
-        let incoming = req.into_body();
-        let chunks = match incoming {
-            Some(b) => body_chunks(b, stall),
-            None => Box::pin(futures_util::stream::empty()) as source::Chunks<'static>,
-        };
-        match len {
-            Some(n) => {
-                let meter = Arc::new(std::sync::Mutex::new(Meter::new(app.max_size)));
-                let content = Content::Stream(metered(chunks, meter.clone()), n);
-                self.store_and_answer(host, up, content, || meter.lock().map_or(0, |m| m.crc32()))
+        let plain = up.extras.master.is_none() && !up.extras.appender;
+        match (len, req.into_body()) {
+            // Straight from the client's socket to the storage's; the
+            // storage's crc32 is in the name it gives (docs/file-id.md).
+            (Some(_), ReqBody::Socket(b)) if plain => {
+                self.store_and_answer(host, up, Content::Socket(b, stall), crc_in_name)
                     .await
             }
-            None => {
-                let mut spooled = self.spool(chunks, app.max_size).await?;
+            (Some(n), body) => {
+                let meter = Arc::new(std::sync::Mutex::new(Meter::new(app.max_size)));
+                let content = Content::Stream(metered(body_chunks(body, stall), meter.clone()), n);
+                self.store_and_answer(host, up, content, |_| meter.lock().map_or(0, |m| m.crc32()))
+                    .await
+            }
+            (None, body) => {
+                let mut spooled = self.spool(body_chunks(body, stall), app.max_size).await?;
                 let crc = spooled.crc32;
-                self.store_and_answer(host, up, Content::File(&mut spooled), || crc)
+                self.store_and_answer(host, up, Content::File(&mut spooled), |_| crc)
                     .await
             }
         }
@@ -566,7 +586,7 @@ impl Ctx<'_> {
             .map_err(|e: std::io::Error| store::source_error(&e, limit))
     }
 
-    async fn upload_form(&self, req: Request<Option<Incoming>>) -> (Outcome, Response<Body>) {
+    async fn upload_form(&self, req: Request<ReqBody>) -> (Outcome, Response<Body>) {
         let p = Presented::from_headers(req.headers());
         let mut app = None;
         if !p.is_empty() {
@@ -582,7 +602,7 @@ impl Ctx<'_> {
     async fn upload_form_as<'s>(
         &'s self,
         mut app: Option<&'s UploadApp>,
-        req: Request<Option<Incoming>>,
+        req: Request<ReqBody>,
     ) -> (
         Result<(Response<Body>, u64), ApiError>,
         Option<&'s UploadApp>,
@@ -629,10 +649,7 @@ impl Ctx<'_> {
         };
         let host = host_of(&req);
         let stall = self.u.stall_timeout;
-        let chunks = match req.into_body() {
-            Some(b) => body_chunks(b, stall),
-            None => Box::pin(futures_util::stream::empty()) as source::Chunks<'static>,
-        };
+        let chunks = body_chunks(req.into_body(), stall);
         let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let chunks = source::framing_guard(chunks, delivered.clone());
         let mut form = multer::Multipart::new(chunks, boundary);
@@ -661,7 +678,7 @@ impl Ctx<'_> {
                         app_key: extras.app_key.clone(),
                         ..Presented::default()
                     };
-                    match self.authenticate(&p, &http::Request::new(None)) {
+                    match self.authenticate(&p, &http::Request::new(ReqBody::Empty)) {
                         Ok(a) if !a.upload => {
                             app = Some(a);
                             bail!(forbidden("upload"))
@@ -735,7 +752,7 @@ impl Ctx<'_> {
                     app_key: extras.app_key.clone(),
                     ..Presented::default()
                 };
-                match self.authenticate(&p, &http::Request::new(None)) {
+                match self.authenticate(&p, &http::Request::new(ReqBody::Empty)) {
                     Ok(a) => a,
                     Err(e) => return (Err(e), None),
                 }
@@ -764,12 +781,12 @@ impl Ctx<'_> {
         };
         let crc = spooled.crc32;
         let r = self
-            .store_and_answer(host, up, Content::File(&mut spooled), || crc)
+            .store_and_answer(host, up, Content::File(&mut spooled), |_| crc)
             .await;
         (r, Some(app))
     }
 
-    async fn append(&self, req: Request<Option<Incoming>>, id: &str) -> (Outcome, Response<Body>) {
+    async fn append(&self, req: Request<ReqBody>, id: &str) -> (Outcome, Response<Body>) {
         let p = Presented::from_headers(req.headers());
         let app = match self.authenticate(&p, &req) {
             Ok(a) => a,
@@ -782,7 +799,7 @@ impl Ctx<'_> {
     async fn append_as(
         &self,
         app: &UploadApp,
-        req: Request<Option<Incoming>>,
+        req: Request<ReqBody>,
         id: &str,
     ) -> Result<(Response<Body>, u64), ApiError> {
         if !app.upload {
@@ -801,10 +818,7 @@ impl Ctx<'_> {
         }
         let _slot = self.slot()?;
         let host = host_of(&req);
-        let chunks = match req.into_body() {
-            Some(b) => body_chunks(b, self.u.stall_timeout),
-            None => Box::pin(futures_util::stream::empty()) as source::Chunks<'static>,
-        };
+        let chunks = body_chunks(req.into_body(), self.u.stall_timeout);
         let meter = Arc::new(std::sync::Mutex::new(Meter::new(app.max_size)));
         let cluster = self.cluster_resolved().await;
         let mut chunks = metered(chunks, meter.clone());
@@ -828,7 +842,7 @@ impl Ctx<'_> {
         Ok((answer::json(StatusCode::OK, &doc), len))
     }
 
-    async fn delete(&self, req: Request<Option<Incoming>>, id: &str) -> (Outcome, Response<Body>) {
+    async fn delete(&self, req: Request<ReqBody>, id: &str) -> (Outcome, Response<Body>) {
         let p = Presented::from_headers(req.headers());
         let app = match self.authenticate(&p, &req) {
             Ok(a) => a,
@@ -877,7 +891,7 @@ impl Ctx<'_> {
     /// requests and anti-steal tokens all apply.
     async fn serve(
         &self,
-        req: Request<Option<Incoming>>,
+        req: Request<ReqBody>,
         id: &str,
         download: bool,
     ) -> (Outcome, Response<Body>) {

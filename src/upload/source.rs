@@ -13,7 +13,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// A boxed stream of body chunks.
@@ -67,7 +66,12 @@ pub fn is_stall(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The request body as chunks; a gap longer than `stall` between two
 /// chunks is a `TimedOut` error. Trailers are skipped.
-pub fn body_chunks(body: Incoming, stall: Duration) -> Chunks<'static> {
+pub fn body_chunks(body: super::ReqBody, stall: Duration) -> Chunks<'static> {
+    let body = match body {
+        super::ReqBody::Empty => return Box::pin(futures_util::stream::empty()),
+        super::ReqBody::Socket(s) => return Box::pin(s.into_chunks(stall)),
+        super::ReqBody::Hyper(b) => b,
+    };
     Box::pin(futures_util::stream::unfold(
         Some(body),
         move |body| async move {

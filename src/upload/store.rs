@@ -14,6 +14,7 @@ use super::source::{is_limit, is_stall, Chunks, Spooled};
 use crate::proto::client::{SendError, StorageClient, TrackerClient};
 use crate::proto::upload::{append_head, slave_head, upload_head};
 use crate::proto::ProtoError;
+use crate::socket_body::SocketBody;
 
 /// ENOSPC in a FastDFS status byte.
 const ENOSPC: u8 = 28;
@@ -64,13 +65,18 @@ pub enum Content<'a> {
     Stream(Chunks<'a>, u64),
     /// A spooled file, readable again for the retry.
     File(&'a mut Spooled),
+    /// A body still on the client's socket, spliced to the storage; each
+    /// wait on the client lasts at most the duration.
+    Socket(SocketBody, Duration),
 }
 
 impl Content<'_> {
-    fn size(&self) -> u64 {
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
         match self {
             Content::Stream(_, n) => *n,
             Content::File(s) => s.size,
+            Content::Socket(b, _) => b.len(),
         }
     }
 }
@@ -220,6 +226,17 @@ impl Cluster {
             let res = match &mut content {
                 Content::Stream(s, _) => {
                     StorageClient::upload(storage, &head, size, s, self.connect, self.network).await
+                }
+                Content::Socket(b, stall) => {
+                    StorageClient::upload_spliced(
+                        storage,
+                        &head,
+                        b,
+                        *stall,
+                        self.connect,
+                        self.network,
+                    )
+                    .await
                 }
                 Content::File(f) => {
                     let mut chunks = f.chunks().await.map_err(|e| {

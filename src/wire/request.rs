@@ -49,12 +49,25 @@ pub struct Head {
     /// §9.3: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
     /// `Connection: keep-alive`).
     pub keep_alive: bool,
+    /// The body's `Content-Length` (RFC 9112 §6.2), 0 without one; only
+    /// ever more than 0 from [`take_if`].
+    pub body: u64,
 }
 
 /// Takes one complete request head off the front of `buf`. `Ok(None)`:
 /// more bytes are needed (and `buf` is untouched). On a [`Handoff`],
 /// `buf` is untouched too, so hyper can read it from the start.
 pub fn take(buf: &mut BytesMut) -> Result<Option<Head>, Handoff> {
+    take_if(buf, |_| false)
+}
+
+/// [`take`], also taking a head whose body has a single valid
+/// `Content-Length` when `keep_body` says so (the body stays in `buf`);
+/// other bodies are [`Handoff::Body`].
+pub fn take_if(
+    buf: &mut BytesMut,
+    keep_body: impl FnOnce(&Head) -> bool,
+) -> Result<Option<Head>, Handoff> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -71,6 +84,9 @@ pub fn take(buf: &mut BytesMut) -> Result<Option<Head>, Handoff> {
         },
         None => return Ok(None),
     };
+    if head.0.body > 0 && !keep_body(&head.0) {
+        return Err(Handoff::Body);
+    }
     // Dropped in place: no shared-buffer bookkeeping for the consumed bytes.
     buf.advance(head.1);
     Ok(Some(head.0))
@@ -104,13 +120,20 @@ fn parse(bytes: &Bytes) -> Result<Option<(Head, usize)>, Handoff> {
     // Framing and persistence are read while the fields are built (no
     // lookups afterwards).
     let (mut close, mut keep) = (false, false);
+    let mut body: Option<u64> = None;
     for field in req.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| Handoff::Malformed)?;
         let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
             .map_err(|_| Handoff::Malformed)?;
         match name {
             TRANSFER_ENCODING => return Err(Handoff::Body),
-            CONTENT_LENGTH if value.as_bytes() != b"0" => return Err(Handoff::Body),
+            // RFC 9112 §6.3: one length of digits only (differing or
+            // malformed lengths are hyper's to refuse).
+            CONTENT_LENGTH => match (body, content_length(value.as_bytes())) {
+                (None, Some(n)) => body = Some(n),
+                (Some(a), Some(b)) if a == b => {}
+                _ => return Err(Handoff::Body),
+            },
             CONNECTION => {
                 close |= lists(&value, "close");
                 keep |= lists(&value, "keep-alive");
@@ -131,9 +154,18 @@ fn parse(bytes: &Bytes) -> Result<Option<(Head, usize)>, Handoff> {
         Head {
             request,
             keep_alive,
+            body: body.unwrap_or(0),
         },
         len,
     )))
+}
+
+/// A `Content-Length` value: 1 to 19 digits.
+fn content_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// Why a request head cannot be encoded.
@@ -276,6 +308,37 @@ mod tests {
             .collect();
         let s = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(parse(s.as_bytes()).unwrap_err(), Handoff::TooManyHeaders);
+    }
+
+    #[test]
+    fn take_if_keeps_a_body_of_one_valid_length_in_the_buffer() {
+        let s = b"PUT /u HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhelloGET";
+        let mut b = BytesMut::from(&s[..]);
+        let h = take_if(&mut b, |h| h.request.method() == Method::PUT)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, 5);
+        assert_eq!(&b[..], b"helloGET");
+        // Refused by the caller: hyper gets the whole request.
+        let mut b = BytesMut::from(&s[..]);
+        assert_eq!(take_if(&mut b, |_| false).unwrap_err(), Handoff::Body);
+        assert_eq!(&b[..], s);
+        // Lengths hyper must judge never reach the caller.
+        for bad in [
+            &b"PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
+            b"PUT / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            let mut b = BytesMut::from(bad);
+            let r = take_if(&mut b, |_| panic!("asked about {bad:?}"));
+            assert_eq!(r.unwrap_err(), Handoff::Body);
+            assert_eq!(&b[..], bad);
+        }
+        // Content-Length: 0 is no body, whatever the caller says.
+        let h = head(b"PUT / HTTP/1.1\r\nContent-Length: 00\r\n\r\n");
+        assert_eq!(h.body, 0);
     }
 
     #[test]

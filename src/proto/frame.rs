@@ -53,6 +53,8 @@ pub mod status {
     pub const ENOENT: u8 = 2;
     /// EINVAL: bad length or parameter (also DOWNLOAD offset ≥ size).
     pub const EINVAL: u8 = 22;
+    /// ENOSPC: no room on the storage (or no storage with room).
+    pub const ENOSPC: u8 = 28;
     /// EOPNOTSUPP: e.g. storage IDs requested from a tracker without them.
     pub const EOPNOTSUPP: u8 = 95;
 }

@@ -881,7 +881,9 @@ impl Ctx<'_> {
             cluster.metadata_value(group, remote, "name").await
         };
         match tokio::time::timeout(std::time::Duration::from_secs(3), ask).await {
-            Ok(Some(n)) if !name::sanitize(&n).is_empty() => name::sanitize(&n),
+            Ok(Some(n)) => Some(name::sanitize(&n))
+                .filter(|n| !n.is_empty())
+                .unwrap_or(fallback),
             _ => fallback,
         }
     }

@@ -12,12 +12,10 @@ use http::StatusCode;
 use super::answer::ApiError;
 use super::source::{is_limit, is_stall, Chunks, Spooled};
 use crate::proto::client::{SendError, StorageClient, TrackerClient};
+use crate::proto::frame::status::{EINVAL, ENOENT, ENOSPC};
 use crate::proto::upload::{append_head, slave_head, upload_head};
 use crate::proto::ProtoError;
 use crate::socket_body::SocketBody;
-
-/// ENOSPC in a FastDFS status byte.
-const ENOSPC: u8 = 28;
 
 /// The trackers and timeouts of one request.
 #[derive(Debug, Clone)]
@@ -101,7 +99,7 @@ pub fn tracker_error(e: &ProtoError) -> ApiError {
             "insufficient_storage",
             "no storage has room for the file",
         ),
-        ProtoError::Status(2) => ApiError::new(
+        ProtoError::Status(ENOENT) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_storage",
             "the tracker knows no active storage for this group",
@@ -314,11 +312,11 @@ impl Cluster {
             Ok(()) => Ok(()),
             Err(SendError::Source(e)) => Err(source_error(&e, limit)),
             Err(SendError::Peer {
-                error: ProtoError::Status(2),
+                error: ProtoError::Status(ENOENT),
                 ..
             }) => Err(not_found()),
             Err(SendError::Peer {
-                error: ProtoError::Status(22),
+                error: ProtoError::Status(EINVAL),
                 ..
             }) => Err(ApiError::bad_request("not an appender file")),
             Err(SendError::Peer { error, .. }) => Err(storage_error(&error)),
@@ -358,7 +356,7 @@ impl Cluster {
     pub async fn delete(&self, group: &str, remote: &str) -> Result<bool, ApiError> {
         let (ip, port) = match self.trackers.query_update(group, remote).await {
             Ok(s) => s,
-            Err(ProtoError::Status(2)) => return Ok(false),
+            Err(ProtoError::Status(ENOENT)) => return Ok(false),
             Err(e) => return Err(tracker_error(&e)),
         };
         StorageClient::delete(addr(&ip, port)?, group, remote, self.connect, self.network)

@@ -888,6 +888,14 @@ async fn raw_put_bodies_reach_the_storage_byte_for_byte() {
         assert!(kept[0] == data, "first upload differs");
         assert_eq!(kept[1], small);
     }
+    // Refused before the body is read: the answer comes without waiting
+    // for the body (no 100 Continue), and the connection closes.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let head = "PUT /api/upload/d.bin HTTP/1.1\r\nHost: x\r\nX-Fdfs-App-Id: big\r\nX-Fdfs-App-Key: wrong-wrong-wrong-wrong\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n";
+    c.write_all(head.as_bytes()).await.unwrap();
+    let r = support::read_response(&mut c, false).await;
+    assert_error(&r, 401, "unauthorized");
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
     // A client that stops half-way: an error, and nothing more stored.
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     let head = format!(

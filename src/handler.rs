@@ -370,6 +370,22 @@ fn bypassed<B>(cfg: &Config, req: &Request<B>) -> bool {
     }
 }
 
+/// Whether the anti-steal token check (§4) will refuse `req` for
+/// `group/remote` (`remote` without the group): the upload API's download
+/// skips its metadata lookup for such a request.
+pub(crate) fn token_refused<B>(
+    cfg: &Config,
+    group: &str,
+    remote: &str,
+    query: &Query,
+    req: &Request<B>,
+) -> bool {
+    let policy = cfg
+        .group(group)
+        .map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref());
+    policy.is_some_and(|p| !bypassed(cfg, req) && token_ok(p, query, remote).is_err())
+}
+
 fn token_ok(policy: &AntiSteal, query: &Query, remote: &str) -> Result<(), TokenFailure> {
     let p = TokenPolicy {
         secret: &policy.secret_key,

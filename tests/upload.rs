@@ -711,6 +711,12 @@ async fn download_and_preview_serve_local_files_and_anti_steal_spares_apps() {
     // Without a token: the anti-steal rules (missing token: 400, as the module).
     let r = support::get(a, &format!("/api/preview/{JPG}")).await;
     assert_eq!(r.status, 400);
+    // A download the token check refuses costs no metadata lookup (the
+    // silent tracker would hold it for 2 s: two 1 s network timeouts).
+    let t = Instant::now();
+    let r = support::get(a, &format!("/api/download/{JPG}")).await;
+    assert_eq!(r.status, 400);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     // Authenticated as an app: served, inline, Range honoured.
     let h = [
         ("X-Fdfs-App-Id", "shop"),

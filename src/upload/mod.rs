@@ -925,8 +925,15 @@ impl Ctx<'_> {
             }
         }
         if download {
+            let cfg = &self.state.config;
             let name = match q.get("filename").filter(|n| !n.is_empty()) {
                 Some(n) => n.to_owned(),
+                // Refused by the token check anyway: no round trip for it.
+                None if !authenticated
+                    && crate::handler::token_refused(cfg, &group, &remote, &q, &req) =>
+                {
+                    String::new()
+                }
                 None => self.original_name(&group, &remote).await,
             };
             query.push(format!("filename={}", encode_component(&name)));

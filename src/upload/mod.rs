@@ -319,21 +319,13 @@ struct Upload<'a> {
 }
 
 impl Ctx<'_> {
-    fn cluster(&self) -> Cluster {
-        let cfg = &self.state.config;
-        Cluster {
-            trackers: TrackerClient::new(Vec::new(), cfg.connect_timeout, cfg.network_timeout),
-            connect: cfg.connect_timeout,
-            network: cfg.network_timeout,
-        }
-    }
-
     async fn cluster_resolved(&self) -> Cluster {
         let cfg = &self.state.config;
         let addrs = crate::resolve::cluster::tracker_addrs(cfg).await;
         Cluster {
             trackers: TrackerClient::new(addrs, cfg.connect_timeout, cfg.network_timeout),
-            ..self.cluster()
+            connect: cfg.connect_timeout,
+            network: cfg.network_timeout,
         }
     }
 

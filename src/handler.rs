@@ -211,7 +211,7 @@ fn route<'r, B>(
     }
 
     // §4: anti-steal token, before the ID is parsed (module order).
-    if let Some(policy) = hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref()) {
+    if let Some(policy) = anti_steal_of(cfg, hosted) {
         if !bypassed(cfg, req) {
             if let Err(why) = token_ok(policy, &query, remote) {
                 return Routed::Answered(
@@ -380,10 +380,14 @@ pub(crate) fn token_refused<B>(
     query: &Query,
     req: &Request<B>,
 ) -> bool {
-    let policy = cfg
-        .group(group)
-        .map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref());
-    policy.is_some_and(|p| !bypassed(cfg, req) && token_ok(p, query, remote).is_err())
+    anti_steal_of(cfg, cfg.group(group))
+        .is_some_and(|p| !bypassed(cfg, req) && token_ok(p, query, remote).is_err())
+}
+
+/// The anti-steal policy for a request to `hosted` (a hosted group's own,
+/// else the node's).
+fn anti_steal_of<'c>(cfg: &'c Config, hosted: Option<&'c GroupConfig>) -> Option<&'c AntiSteal> {
+    hosted.map_or(cfg.anti_steal.as_ref(), |g| g.anti_steal.as_ref())
 }
 
 fn token_ok(policy: &AntiSteal, query: &Query, remote: &str) -> Result<(), TokenFailure> {

@@ -18,6 +18,8 @@ use rustix::pipe::{splice, SpliceFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use crate::wire::io::send_all;
+
 /// Largest chunk read at once.
 const CHUNK: usize = 256 * 1024;
 /// Pipe capacity asked for when splicing (the kernel may give less).
@@ -81,7 +83,7 @@ impl SocketBody {
 
     async fn send_continue(&mut self, timeout: Duration) -> io::Result<()> {
         if std::mem::take(&mut self.owe_continue) {
-            write_all(&self.tcp, CONTINUE, timeout).await?;
+            send_within(&self.tcp, CONTINUE, false, timeout).await?;
         }
         Ok(())
     }
@@ -153,7 +155,7 @@ impl SocketBody {
         timeout: Duration,
     ) -> Result<(), SpliceError> {
         if !self.pre.is_empty() {
-            write_all(to, &self.pre, timeout)
+            send_within(to, &self.pre, self.left > 0, timeout)
                 .await
                 .map_err(SpliceError::Sink)?;
             self.pre = Bytes::new();
@@ -244,7 +246,7 @@ fn early_end() -> io::Error {
     )
 }
 
-/// Waits for a readiness future, at most `limit`.
+/// Waits for `f` (a readiness or a short write), at most `limit`.
 async fn ready(
     f: impl std::future::Future<Output = io::Result<()>>,
     limit: Duration,
@@ -258,16 +260,8 @@ async fn ready(
     }
 }
 
-/// Writes all of `bytes` to `to`, each wait bounded by `limit`.
-async fn write_all(to: &TcpStream, mut bytes: &[u8], limit: Duration) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match to.try_write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready(to.writable(), limit).await?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// [`send_all`] of a few bytes (a `100 Continue`, the body bytes read
+/// with the head), within `limit`.
+async fn send_within(to: &TcpStream, bytes: &[u8], more: bool, limit: Duration) -> io::Result<()> {
+    ready(send_all(to, bytes, more), limit).await
 }

@@ -158,9 +158,9 @@ async fn upload_api_against_a_real_cluster() {
     // 0. The limit crossed mid-stream (credentials before the file): 413,
     // nothing stored (the cluster holds no file yet). The announced length
     // passes the head check and all but its last 16 bytes are sent (more
-    // than 1 MiB of file either way): 413 can only
-    // come from the cut as the limit is crossed (waiting for the rest
-    // would end in a 408 after the stall timeout).
+    // than 1 MiB of file either way): 413 can only come from the cut as
+    // the limit is crossed (waiting for the rest would end in a 408 after
+    // the stall timeout).
     let big = bytes(3 << 20, 12);
     let b = form(
         "L",

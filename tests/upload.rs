@@ -776,67 +776,66 @@ async fn storing_cluster(ip: &str) -> (SocketAddr, Arc<std::sync::Mutex<Vec<Vec<
     let saddr = storage.local_addr().unwrap();
     let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = stored.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = storage.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut h = [0u8; 10];
-                while s.read_exact(&mut h).await.is_ok() {
-                    let len = u64::from_be_bytes(h[..8].try_into().unwrap());
-                    let mut body = vec![0u8; usize::try_from(len).unwrap()];
-                    s.read_exact(&mut body).await.unwrap();
-                    let answer = match h[8] {
-                        11 => {
-                            let content = body[15..].to_vec();
-                            let remote = IdBuilder::new()
-                                .group("group1")
-                                .source(Source::from_bytes([127, 0, 14, 9]))
-                                .create_ts(1_700_000_000)
-                                .size(content.len() as u64)
-                                .crc32(crc32fast::hash(&content))
-                                .extension("bin")
-                                .build_remote();
-                            kept.lock().unwrap().push(content);
-                            let mut r = b"group1".to_vec();
-                            r.resize(16, 0);
-                            r.extend_from_slice(remote.as_bytes());
-                            reply(0, &r)
-                        }
-                        13 => reply(0, b""),
-                        _ => reply(22, b""),
-                    };
-                    s.write_all(&answer).await.unwrap();
-                }
-            });
+    answer_frames(storage, move |cmd, body| match cmd {
+        11 => {
+            let content = body[15..].to_vec();
+            let remote = IdBuilder::new()
+                .group("group1")
+                .source(Source::from_bytes([127, 0, 14, 9]))
+                .create_ts(1_700_000_000)
+                .size(content.len() as u64)
+                .crc32(crc32fast::hash(&content))
+                .extension("bin")
+                .build_remote();
+            kept.lock().unwrap().push(content);
+            let mut r = b"group1".to_vec();
+            r.resize(16, 0);
+            r.extend_from_slice(remote.as_bytes());
+            reply(0, &r)
         }
+        13 => reply(0, b""),
+        _ => reply(22, b""),
     });
     let tracker = TcpListener::bind(format!("{ip}:0")).await.unwrap();
     let taddr = tracker.local_addr().unwrap();
+    let target = StoreTarget {
+        group: "group1".into(),
+        ip: saddr.ip().to_string(),
+        port: saddr.port(),
+        store_path_index: 0,
+    }
+    .encode();
+    answer_frames(tracker, move |cmd, _| match cmd {
+        101 => reply(0, &target),
+        _ => reply(22, b""),
+    });
+    (taddr, stored)
+}
+
+/// Answers every FastDFS request on `l` (header, then a body of at most
+/// 8 MiB) with `respond(cmd, body)`, connections kept open.
+fn answer_frames<F>(l: TcpListener, respond: F)
+where
+    F: Fn(u8, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
+{
+    let respond = Arc::new(respond);
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = tracker.accept().await {
-            let target = StoreTarget {
-                group: "group1".into(),
-                ip: saddr.ip().to_string(),
-                port: saddr.port(),
-                store_path_index: 0,
-            };
+        while let Ok((mut s, _)) = l.accept().await {
+            let respond = respond.clone();
             tokio::spawn(async move {
                 let mut h = [0u8; 10];
                 while s.read_exact(&mut h).await.is_ok() {
                     let len = u64::from_be_bytes(h[..8].try_into().unwrap());
-                    let mut body = vec![0u8; usize::try_from(len).unwrap().min(1 << 16)];
-                    s.read_exact(&mut body).await.unwrap();
-                    let answer = if h[8] == 101 {
-                        reply(0, &target.encode())
-                    } else {
-                        reply(22, b"")
-                    };
-                    s.write_all(&answer).await.unwrap();
+                    let mut body = vec![0u8; usize::try_from(len.min(8 << 20)).unwrap()];
+                    if s.read_exact(&mut body).await.is_err()
+                        || s.write_all(&respond(h[8], body)).await.is_err()
+                    {
+                        return;
+                    }
                 }
             });
         }
     });
-    (taddr, stored)
 }
 
 /// Raw PUTs on plain HTTP/1.1: the body goes from the client's socket to

@@ -40,6 +40,15 @@ const SEND_CHUNK: usize = 256 * 1024;
 const MAX_METADATA_BODY: u64 = 64 * 1024;
 const MAX_UPLOAD_REPLY_BODY: u64 = 16 + 256;
 
+/// The (group, remote name) an upload reply names; a reply that names none
+/// is the storage's failure after it took the content.
+fn stored_as(reply: &[u8]) -> Result<(String, String), SendError> {
+    parse_upload_reply(reply).map_err(|error| SendError::Peer {
+        error,
+        consumed: true,
+    })
+}
+
 /// Runs `fut` with a deadline, turning expiry into [`ProtoError::Timeout`].
 async fn bounded<T>(
     limit: Duration,
@@ -534,10 +543,7 @@ impl StorageClient {
             network_timeout,
         )
         .await?;
-        parse_upload_reply(&body).map_err(|error| SendError::Peer {
-            error,
-            consumed: true,
-        })
+        stored_as(&body)
     }
 
     /// [`Self::upload`] of a body still on the client's socket, moved to
@@ -557,11 +563,7 @@ impl StorageClient {
             Err(SpliceError::Source(e)) => return Err(SendError::Source(e)),
             Err(SpliceError::Sink(e)) => return Err(conn.refused(e.into()).await),
         }
-        let reply = Self::end(conn, MAX_UPLOAD_REPLY_BODY, true).await?;
-        parse_upload_reply(&reply).map_err(|error| SendError::Peer {
-            error,
-            consumed: true,
-        })
+        stored_as(&Self::end(conn, MAX_UPLOAD_REPLY_BODY, true).await?)
     }
 
     /// Appends to an appender file (APPEND_FILE 24, `head` from

@@ -45,6 +45,27 @@ pub fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     v.split(|&b| b == b',').map(<[u8]>::trim_ascii)
 }
 
+/// Folds one `Content-Length` field into the value seen so far (`prev`):
+/// every element must be the same run of digits (RFC 9112 §6.3 item 5,
+/// RFC 9110 §8.6); `None` when it is not, or does not fit in a `u64`.
+/// The same rule for a request this server reads and a peer's response.
+pub fn fold_content_length(v: &[u8], prev: Option<u64>) -> Option<u64> {
+    let mut out = prev;
+    for t in tokens(v) {
+        if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = t.iter().try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
+        if out.is_some_and(|o| o != n) {
+            return None;
+        }
+        out = Some(n);
+    }
+    out
+}
+
 /// Whether a `Connection` field value lists `token` (case-insensitive,
 /// RFC 9110 §7.6.1).
 pub fn lists(value: &HeaderValue, token: &str) -> bool {

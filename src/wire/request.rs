@@ -127,12 +127,11 @@ fn parse(bytes: &Bytes) -> Result<Option<(Head, usize)>, Handoff> {
             .map_err(|_| Handoff::Malformed)?;
         match name {
             TRANSFER_ENCODING => return Err(Handoff::Body),
-            // RFC 9112 §6.3: one length of digits only (differing or
-            // malformed lengths are hyper's to refuse).
-            CONTENT_LENGTH => match (body, content_length(value.as_bytes())) {
-                (None, Some(n)) => body = Some(n),
-                (Some(a), Some(b)) if a == b => {}
-                _ => return Err(Handoff::Body),
+            // The shared length rule; differing or malformed lengths are
+            // hyper's to refuse.
+            CONTENT_LENGTH => match super::fold_content_length(value.as_bytes(), body) {
+                Some(n) => body = Some(n),
+                None => return Err(Handoff::Body),
             },
             CONNECTION => {
                 close |= lists(&value, "close");
@@ -158,14 +157,6 @@ fn parse(bytes: &Bytes) -> Result<Option<(Head, usize)>, Handoff> {
         },
         len,
     )))
-}
-
-/// A `Content-Length` value: 1 to 19 digits.
-fn content_length(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// Why a request head cannot be encoded.
@@ -327,7 +318,8 @@ mod tests {
         for bad in [
             &b"PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
             b"PUT / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
-            b"PUT / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nContent-Length: 5,\r\n\r\n",
             b"PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
             b"PUT / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
         ] {
@@ -336,6 +328,11 @@ mod tests {
             assert_eq!(r.unwrap_err(), Handoff::Body);
             assert_eq!(&b[..], bad);
         }
+        // A list of one length is that length (RFC 9112 §6.3 item 5, as
+        // for a peer's response).
+        let mut b = BytesMut::from(&b"PUT / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello"[..]);
+        assert_eq!(take_if(&mut b, |_| true).unwrap().unwrap().body, 5);
+        assert_eq!(&b[..], b"hello");
         // Content-Length: 0 is no body, whatever the caller says.
         let h = head(b"PUT / HTTP/1.1\r\nContent-Length: 00\r\n\r\n");
         assert_eq!(h.body, 0);

@@ -18,7 +18,7 @@ pub const MAX_HEAD: usize = 64 * 1024;
 /// Most header fields in one response head.
 pub const MAX_FIELDS: usize = 100;
 
-use super::{date, has_token, itoa, lists, tokens, Framing};
+use super::{date, fold_content_length, has_token, itoa, lists, tokens, Framing};
 
 /// What the head depends on besides the response itself.
 #[derive(Debug, Clone, Copy)]
@@ -224,7 +224,11 @@ pub fn parse(buf: &[u8], head_request: bool) -> Result<Option<Head>, HeadError> 
             let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| HeadError::Field)?;
             let value = HeaderValue::from_bytes(f.value).map_err(|_| HeadError::Field)?;
             if name == CONTENT_LENGTH {
-                length = length.and_then(|prev| content_length(f.value, prev).map(Some));
+                length = length.and_then(|prev| {
+                    fold_content_length(f.value, prev)
+                        .map(Some)
+                        .ok_or(HeadError::ContentLength)
+                });
             } else if name == TRANSFER_ENCODING {
                 codings.get_or_insert_with(Codings::default).add(f.value);
             } else if name == CONNECTION {
@@ -251,26 +255,6 @@ pub fn parse(buf: &[u8], head_request: bool) -> Result<Option<Head>, HeadError> 
             len: at,
         }));
     }
-}
-
-/// Folds one `Content-Length` field into the value seen so far: every
-/// element must be the same run of digits (§6.3 item 5, §8.6).
-fn content_length(v: &[u8], prev: Option<u64>) -> Result<u64, HeadError> {
-    let mut out = prev;
-    for t in tokens(v) {
-        if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
-            return Err(HeadError::ContentLength);
-        }
-        let n = t.iter().try_fold(0u64, |acc, &d| {
-            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        });
-        match (n, out) {
-            (None, _) => return Err(HeadError::ContentLength),
-            (Some(n), Some(o)) if n != o => return Err(HeadError::ContentLength),
-            (Some(n), _) => out = Some(n),
-        }
-    }
-    out.ok_or(HeadError::ContentLength)
 }
 
 /// The transfer codings named across all `Transfer-Encoding` fields.

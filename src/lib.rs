@@ -84,3 +84,4 @@ pub mod upload;
 pub mod upload_stats;
 pub mod validators;
 pub mod wire;
+pub mod worker;

@@ -17,9 +17,19 @@ const BIG: usize = 32 * 1024 * 1024;
 
 #[test]
 fn sigterm_finishes_inflight_download_then_exits_0() {
+    // One event loop, and worker threads (the download on a worker).
+    for workers in [1, 2] {
+        sigterm_drains_with(workers);
+    }
+}
+
+fn sigterm_drains_with(workers: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let st = store(tmp.path(), &[BIG]);
-    let c = conf(&st, "shutdown_grace = 30s");
+    let c = conf(
+        &st,
+        &format!("shutdown_grace = 30s\nworker_threads = {workers}"),
+    );
     let mut b = Binary::start(tmp.path(), &c, "127.0.0.51", &[]);
     let (url, want) = &st.files[0];
 

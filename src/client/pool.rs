@@ -25,12 +25,17 @@ struct Idle {
     since: Instant,
 }
 
-/// Idle keep-alive connections per peer (a group's few members, so a
-/// list), most recently pooled last.
+/// Idle keep-alive connections per peer and worker (a group's few
+/// members, so a list), most recently pooled last. A connection is only
+/// handed to the worker that pooled it ([`crate::worker`]): its socket is
+/// registered with that worker's reactor.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<Vec<(SocketAddr, Vec<Idle>)>>,
+    idle: Mutex<Vec<(Key, Vec<Idle>)>>,
 }
+
+/// A peer as seen from one worker.
+type Key = (SocketAddr, usize);
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,13 +44,15 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SocketAddr, Vec<Idle>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Key, Vec<Idle>)>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The most recently pooled connection to `peer`; connections idle
-    /// for [`IDLE`] or longer (to any peer) are closed on the way.
+    /// The most recently pooled connection to `peer` on this worker;
+    /// connections idle for [`IDLE`] or longer (to any peer) are closed on
+    /// the way.
     pub(crate) fn checkout(&self, peer: SocketAddr, now: Instant) -> Option<TcpStream> {
+        let peer = (peer, crate::worker::current());
         let mut pool = self.lock();
         let mut found = None;
         for (addr, conns) in pool.iter_mut() {
@@ -67,6 +74,7 @@ impl Pool {
         if max_idle == 0 {
             return;
         }
+        let peer = (peer, crate::worker::current());
         let mut pool = self.lock();
         let conns = match pool.iter().position(|(a, _)| *a == peer) {
             Some(i) => &mut pool[i].1,
@@ -85,12 +93,13 @@ impl Pool {
         conns.push(Idle { tcp, since: now });
     }
 
-    /// Idle connections kept for `peer`.
+    /// Idle connections kept for `peer` (all workers).
     pub fn idle(&self, peer: SocketAddr) -> usize {
         self.lock()
             .iter()
-            .find(|(a, _)| *a == peer)
-            .map_or(0, |(_, c)| c.len())
+            .filter(|((a, _), _)| *a == peer)
+            .map(|(_, c)| c.len())
+            .sum()
     }
 
     /// Asks `peer` over plain HTTP/1.1 and reads the response head.

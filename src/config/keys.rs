@@ -130,7 +130,7 @@ pub(super) const KEYS: &[KeyDef] = &[
     KeyDef { key: "admin_listen", scope: Scope::Global, repeatable: false, value: Value::SocketAddr, doc: "Admin endpoint (/live, /ready, /metrics in Prometheus format, /status page and JSON);" },
     KeyDef { key: "shutdown_grace", scope: Scope::Global, repeatable: false, value: Value::Duration { default: 30, zero: true }, doc: "On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to this" },
     KeyDef { key: "read_strategy", scope: Scope::Global, repeatable: false, value: Value::Word(&["inline", "threads"]), doc: "How file bytes are read: inline (on the runtime threads, sendfile for ranges" },
-    KeyDef { key: "worker_threads", scope: Scope::Global, repeatable: false, value: Value::Count, doc: "Runtime worker threads; unset = number of CPUs." },
+    KeyDef { key: "worker_threads", scope: Scope::Global, repeatable: false, value: Value::Count, doc: "Worker threads (nginx worker_processes); unset = number of CPUs." },
     KeyDef { key: "cache_control", scope: Scope::Both, repeatable: false, value: Value::Rules, doc: "NEW. Cache-Control of 200/206/304 answers for files that never change under their" },
     KeyDef { key: "expires", scope: Scope::Both, repeatable: false, value: Value::Rules, doc: "NEW. nginx's expires for the same answers: a time (30d, 12h, 1y; s m h d w M y)," },
     KeyDef { key: "cache_control_appender", scope: Scope::Both, repeatable: false, value: Value::Rules, doc: "NEW. Cache-Control of appender files (they change): default no-cache once" },

@@ -10,7 +10,10 @@ pub mod signals;
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::transport;
 use reload::{Prepared, Source};
 
 /// Binds the configured listeners and serves until SIGTERM/SIGINT. SIGHUP
@@ -27,19 +30,25 @@ pub fn serve_until_signal(config: Config) -> ExitCode {
 /// Binds the configured listeners and serves until SIGTERM/SIGINT;
 /// SIGHUP (and file changes with `watch_config`) reload from `source`.
 pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
-    // One worker: a current-thread runtime (no work-stealing queues or
-    // cross-thread wake-ups), like one nginx worker process.
-    let mut rt = match config.worker_threads {
-        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let rt = match rt.enable_all().build() {
-        Ok(rt) => rt,
+    // One worker: a current-thread runtime, like one nginx worker process.
+    // More: that runtime keeps the listeners, signals and background tasks,
+    // and each worker is a thread with a current-thread runtime of its own
+    // serving the connections handed to it (no work-stealing queues or
+    // cross-thread wake-ups).
+    let n = config
+        .worker_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let built = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| {
+            let workers = (n > 1)
+                .then(|| transport::Workers::start(n).map(Arc::new))
+                .transpose()?;
+            Ok((rt, workers))
+        });
+    let (rt, workers) = match built {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
             return ExitCode::from(1);
@@ -64,8 +73,13 @@ pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
         };
         // READY=1 only once the admin listener is bound too: a bind that
         // fails ends the process without it.
-        let r = prepared.run_and_tell(sdnotify::ready, shutdown).await;
+        let r = prepared
+            .run_and_tell(workers.clone(), sdnotify::ready, shutdown)
+            .await;
         usr1.abort();
+        if let Some(w) = &workers {
+            w.stop();
+        }
         match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -339,19 +339,23 @@ impl Prepared {
     /// change (if `watch_config`). Signals and systemd notification are
     /// the caller's (`process::serve_reloadable`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        self.run_and_tell(|| {}, shutdown).await
+        self.run_and_tell(None, || {}, shutdown).await
     }
 
-    /// [`Prepared::run`], calling `ready` once every listener, the admin
-    /// one included, is bound and accepting.
+    /// [`Prepared::run`] with connections served on `workers` when given,
+    /// calling `ready` once every listener, the admin one included, is
+    /// bound and accepting.
     pub async fn run_and_tell(
         self,
+        workers: Option<Arc<transport::Workers>>,
         ready: impl FnOnce(),
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let app = self.app();
         let watcher = tokio::spawn(watch_files(self.reloader.clone()));
-        let r = transport::serve_and_tell(self.listeners, app, self.changes, ready, shutdown).await;
+        let r =
+            transport::serve_and_tell(self.listeners, app, self.changes, workers, ready, shutdown)
+                .await;
         watcher.abort();
         r
     }

@@ -24,6 +24,10 @@ use crate::config::Config;
 use crate::service::ConnInfo;
 use crate::state::App;
 
+pub mod workers;
+
+pub use workers::Workers;
+
 /// What a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -146,6 +150,24 @@ struct Shared {
     closing: watch::Sender<bool>,
     /// Wakes idle plain connections when shutdown begins.
     wake: Arc<tokio::sync::Notify>,
+    /// Worker runtimes the connections are served on (else this one).
+    workers: Option<Arc<Workers>>,
+}
+
+impl Shared {
+    /// Serves `tcp` with `serve` on the next worker, or on this runtime.
+    fn spawn<F, Fut>(&self, tcp: TcpStream, serve: F)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        match &self.workers {
+            Some(w) => w.spawn(tcp, serve),
+            None => {
+                tokio::spawn(serve(tcp));
+            }
+        }
+    }
 }
 
 /// One descriptor (`/dev/null`) held back so that, when `accept` fails with
@@ -247,15 +269,17 @@ pub async fn serve(
     changes: mpsc::UnboundedReceiver<Change>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    serve_and_tell(listeners, app, changes, || {}, shutdown).await
+    serve_and_tell(listeners, app, changes, None, || {}, shutdown).await
 }
 
-/// [`serve`], calling `ready` once every listener (the admin one too) is
-/// bound and accepting: the moment to tell systemd `READY=1`.
+/// [`serve`] with connections served on `workers` when given, calling
+/// `ready` once every listener (the admin one too) is bound and
+/// accepting: the moment to tell systemd `READY=1`.
 pub async fn serve_and_tell(
     listeners: Vec<Listener>,
     app: Arc<App>,
     mut changes: mpsc::UnboundedReceiver<Change>,
+    workers: Option<Arc<Workers>>,
     ready: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -272,6 +296,7 @@ pub async fn serve_and_tell(
         reserve: Reserve::new(),
         closing: watch::Sender::new(false),
         wake: Arc::new(tokio::sync::Notify::new()),
+        workers,
     });
     let mut running: HashMap<SocketAddr, Accepting> = HashMap::new();
     let mut stopped: Vec<JoinHandle<()>> = Vec::new();
@@ -386,7 +411,7 @@ fn accept_loop(shared: &Arc<Shared>, l: Listener) -> Accepting {
             let watcher = shared.graceful.watcher();
             match kind {
                 Kind::Http => serve_plain(&shared, watcher, tcp, info, permit),
-                Kind::Https => serve_tls(&shared.app, watcher, tcp, info, permit),
+                Kind::Https => serve_tls(&shared, watcher, tcp, info, permit),
             }
         }
         tracing::info!(
@@ -426,7 +451,7 @@ fn serve_plain(
         flag: shared.closing.subscribe(),
         wake: shared.wake.clone(),
     };
-    tokio::spawn(async move {
+    shared.spawn(tcp, move |tcp| async move {
         let _open = app.metrics.connection();
         match crate::h1::serve(&app, tcp, info, shutdown).await {
             crate::h1::Ended::Closed => {}
@@ -448,13 +473,13 @@ fn serve_plain(
 /// Completes the TLS handshake (bounded by `header_read_timeout`) with the
 /// certificate current at accept time, then serves the ALPN-chosen version.
 fn serve_tls(
-    app: &Arc<App>,
+    shared: &Shared,
     watcher: Watcher,
     tcp: TcpStream,
     info: ConnInfo,
     permit: OwnedSemaphorePermit,
 ) {
-    let state = app.state();
+    let state = shared.app.state();
     let Some(tls) = state.tls.clone() else {
         tracing::error!(
             "TLS connection from {} dropped: no certificate loaded",
@@ -463,8 +488,8 @@ fn serve_tls(
         return;
     };
     let timeout = state.config.header_read_timeout;
-    let app = app.clone();
-    tokio::spawn(async move {
+    let app = shared.app.clone();
+    shared.spawn(tcp, move |tcp| async move {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => s,

@@ -108,6 +108,11 @@ impl Binary {
     pub fn start(dir: &Path, conf: &str, ip: &str, envs: &[(&str, &str)]) -> Binary {
         let port = free_port(ip);
         let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        Binary::start_on(dir, conf, addr, envs)
+    }
+
+    /// [`Binary::start`] listening on `addr`.
+    pub fn start_on(dir: &Path, conf: &str, addr: SocketAddr, envs: &[(&str, &str)]) -> Binary {
         let path = dir.join("mod_fastdfs.conf");
         std::fs::write(&path, format!("{conf}\nlisten = {addr}\n")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fdfs-httpd"));

@@ -63,6 +63,7 @@ pub struct FakeHttp {
     /// Where it listens.
     pub addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
+    used: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
 }
@@ -79,6 +80,12 @@ impl FakeHttp {
         self.accepted.load(Ordering::SeqCst)
     }
 
+    /// Accepted connections that carried at least one request (a port
+    /// probe's connect is accepted, never used).
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
     /// Request heads so far, in order.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
@@ -93,29 +100,44 @@ where
 {
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
+    let used = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(Mutex::new(Vec::new()));
-    let (acc, reqs, reply) = (accepted.clone(), requests.clone(), Arc::new(reply));
+    let (acc, u, reqs, reply) = (
+        accepted.clone(),
+        used.clone(),
+        requests.clone(),
+        Arc::new(reply),
+    );
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         while let Ok((s, _)) = listener.accept().await {
             acc.fetch_add(1, Ordering::SeqCst);
-            conns.spawn(serve(s, reqs.clone(), reply.clone()));
+            conns.spawn(serve(s, u.clone(), reqs.clone(), reply.clone()));
         }
     });
     FakeHttp {
         addr,
         accepted,
+        used,
         requests,
         task,
     }
 }
 
-async fn serve<F>(mut s: TcpStream, reqs: Arc<Mutex<Vec<String>>>, reply: Arc<F>)
-where
+async fn serve<F>(
+    mut s: TcpStream,
+    used: Arc<AtomicUsize>,
+    reqs: Arc<Mutex<Vec<String>>>,
+    reply: Arc<F>,
+) where
     F: Fn(&Request) -> Vec<Step>,
 {
     let mut buf = Vec::new();
+    let mut first = true;
     while let Some(head) = read_request_head(&mut s, &mut buf).await {
+        if std::mem::take(&mut first) {
+            used.fetch_add(1, Ordering::SeqCst);
+        }
         reqs.lock().unwrap().push(head.clone());
         for step in reply(&Request { head }) {
             match step {

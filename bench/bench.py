@@ -336,29 +336,31 @@ def scenarios(root, scripts):
         s.append(dict(name=name, target=target, fdfs=fdfs_url, nginx=ngx_url, expect=expect, conns=conns,
                       headers=list(headers), script=script, method=method, latency=latency, min_ratio=min_ratio))
 
-    for lbl, tgt in (("1k", 1.0), ("4k", 1.0), ("16k", 1.0), ("256k", None), ("1m", 0.9)):
+    # Targets of the performance issue (ratio ≥); with 2 workers every
+    # scenario also needs ≥ 1.0 (fmt_row).
+    for lbl, tgt in (("1k", 1.1), ("4k", 1.1), ("16k", 1.1), ("256k", 1.0), ("1m", 1.0)):
         add(f"GET {lbl}", tgt, f1 + ids[f"size_{lbl}"], n1 + ids[f"size_{lbl}"])
     # 64 connections × 64 MiB would not complete enough responses in a few seconds.
     add("GET 64m c=8", 0.9, f1 + ids["size_64m"], n1 + ids["size_64m"], conns=8)
     add("GET 4k c=1 (latency)", None, f1 + ids["size_4k"], n1 + ids["size_4k"], conns=1, latency=True)
     add("GET 4k c=1024", 1.0, f1 + ids["size_4k"], n1 + ids["size_4k"], conns=1024)
-    add("Range 64k of 1m", 1.0, f1 + ids["size_1m"], n1 + ids["size_1m"], expect=206,
+    add("Range 64k of 1m", 1.1, f1 + ids["size_1m"], n1 + ids["size_1m"], expect=206,
         headers=["Range: bytes=262144-327679"])
     tree = f"random {len(read_ids(root, 'tree')) // 1000}k tree"
-    add(tree, 1.0, f1, n1, script=scripts["tree"])
+    add(tree, 1.1, f1, n1, script=scripts["tree"])
     # More files than either open-file cache holds (fdfs-httpd ≤ 10,000,
     # nginx ≤ 100,000) when the tree has ≥ 200,000.
     add(tree + " c=1024", 1.0, f1, n1, script=scripts["tree"], conns=1024)
     add("GET 4k access log", 1.0, f"http://127.0.0.4:{FDFS_PORT}" + ids["size_4k"],
         f"http://127.0.0.4:{NGX_PORT}" + ids["size_4k"])
-    add("HEAD 4k (ab -k)", 1.0, f1 + ids["size_4k"], n1 + ids["size_4k"], script="HEAD", method="HEAD")
-    add("304 If-None-Match 4k", 1.0, f1 + ids["size_4k"], n1 + ids["size_4k"], expect=304,
+    add("HEAD 4k (ab -k)", 1.1, f1 + ids["size_4k"], n1 + ids["size_4k"], script="HEAD", method="HEAD")
+    add("304 If-None-Match 4k", 1.1, f1 + ids["size_4k"], n1 + ids["size_4k"], expect=304,
         headers=["If-None-Match: {etag}"])
-    add("redirect 302", 1.0, f1 + ids["lag_4k"], f"http://127.0.0.1:{NGX_PORT2}" + ids["lag_4k"], expect=302)
+    add("redirect 302", 1.2, f1 + ids["lag_4k"], f"http://127.0.0.1:{NGX_PORT2}" + ids["lag_4k"], expect=302)
     fr = f"http://127.0.0.2:{FDFS_PORT}"
-    add("proxy 4k vs module-style", 2.0, fr + ids["lag_4k"], f"http://127.0.0.2:{NGX_PORT}" + ids["lag_4k"])
+    add("proxy 4k vs module-style", 2.5, fr + ids["lag_4k"], f"http://127.0.0.2:{NGX_PORT}" + ids["lag_4k"])
     add("proxy 4k vs keepalive", 1.0, fr + ids["lag_4k"], f"http://127.0.0.2:{NGX_PORT2}" + ids["lag_4k"])
-    add("proxy 1m vs keepalive", 1.0, fr + ids["lag_1m"], f"http://127.0.0.2:{NGX_PORT2}" + ids["lag_1m"])
+    add("proxy 1m vs keepalive", 2.0, fr + ids["lag_1m"], f"http://127.0.0.2:{NGX_PORT2}" + ids["lag_1m"])
     # No nginx equivalent: the module has no failover.
     add("lag failover 4k (source down)", None, f"http://127.0.0.6:{FDFS_PORT}" + ids["lag_4k"], None,
         latency=True)
@@ -459,7 +461,7 @@ def run_config(root, bin_, cfg, args, log):
                         res["fail"][side] = f"{r['bad']} non-2xx/3xx of {r['requests']}"
                     res[side].append(r)
             results.append(res)
-            print(fmt_row(res), flush=True)
+            print(fmt_row(res, cfg[0]), flush=True)
     finally:
         idle_after = {"fdfs": procs["fdfs-main"].rss_kb(), "nginx": procs["nginx-main"].rss_kb()}
         for name in ("fdfs", "nginx"):
@@ -489,7 +491,7 @@ def summarize(res, side):
                 sockerr=max(r["sockerr"] for r in rs), reqs=reqs)
 
 
-def fmt_row(res):
+def fmt_row(res, workers):
     sc = res["sc"]
     f, n = summarize(res, "fdfs"), summarize(res, "nginx")
 
@@ -504,6 +506,8 @@ def fmt_row(res):
     else:
         extra = ""
     target = sc["target"]
+    if target is not None and workers > 1:
+        target = max(target, 1.0)
     verdict = "" if target is None or ratio is None else (" ✔" if ratio >= target else " ✘")
     fail = "; ".join(f"{k}: {v}" for k, v in res["fail"].items() if v != "no nginx equivalent")
     if res["fail"].get("nginx") == "no nginx equivalent":
@@ -566,7 +570,7 @@ def main():
                  else f"{cfg[0]} workers unpinned, wrk 2 threads")
         print(f"\n### {title}\n\n{HEADER}", flush=True)
         results, idle, idle_after = run_config(args.root, args.bin, cfg, args, log)
-        rows = "\n".join(fmt_row(r) for r in results)
+        rows = "\n".join(fmt_row(r, cfg[0]) for r in results)
         lat = [r for r in results if r["sc"]["latency"]]
         lat_txt = ""
         for r in lat:

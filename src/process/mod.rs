@@ -54,7 +54,8 @@ pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    rt.block_on(async move {
+    let served = workers.clone();
+    let code = rt.block_on(async move {
         let prepared = match Prepared::new(config, source) {
             Ok(p) => p,
             Err(e) => {
@@ -74,12 +75,9 @@ pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
         // READY=1 only once the admin listener is bound too: a bind that
         // fails ends the process without it.
         let r = prepared
-            .run_and_tell(workers.clone(), sdnotify::ready, shutdown)
+            .run_and_tell(served, sdnotify::ready, shutdown)
             .await;
         usr1.abort();
-        if let Some(w) = &workers {
-            w.stop();
-        }
         match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -87,5 +85,11 @@ pub fn serve_reloadable(config: Config, source: Source) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-    })
+    });
+    // Joined off the event loop, once the drain is over: what a worker
+    // still runs is cancelled with its runtime.
+    if let Some(w) = workers {
+        w.stop();
+    }
+    code
 }

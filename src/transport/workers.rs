@@ -29,9 +29,10 @@ impl std::fmt::Debug for Workers {
 }
 
 impl Workers {
-    /// Starts `n` worker threads (`fdfs-worker-<i>`), numbered from 1 for
-    /// [`crate::worker::current`].
+    /// Starts `n` worker threads (at least one; `fdfs-worker-<i>`),
+    /// numbered from 1 for [`crate::worker::current`].
     pub fn start(n: usize) -> io::Result<Workers> {
+        let n = n.max(1);
         let mut handles = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for i in 1..=n {
@@ -55,16 +56,6 @@ impl Workers {
             next: AtomicUsize::new(0),
             threads: Mutex::new(threads),
         })
-    }
-
-    /// How many workers run.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
     }
 
     /// Serves `tcp` on the next worker (round robin): the socket moves to

@@ -3,14 +3,17 @@
 //! (`PUT /api/upload/<name>`, raw body) and directly over the storage
 //! protocol with the crate's own client doing the same work (query store,
 //! upload, set the `name` metadata: what the HTTP layer costs), at
-//! c=8 for 1 MiB and 64 MiB files (both sides interleaved three times,
-//! medians compared), with fdfs-httpd's peak RSS per
-//! concurrent upload and `fdfs_upload_file` for reference. Not part of the
+//! c=8 for 1 MiB and 64 MiB files, with fdfs-httpd's peak RSS per
+//! concurrent upload and `fdfs_upload_file` for reference. Both clients
+//! write the body in the same 256 KiB pieces; the HTTP client keeps its
+//! connections alive, as HTTP clients do. After a warm-up round, both
+//! sides run interleaved seven times and the medians are compared; before
+//! the next run starts the storages finish replicating (counted with the
+//! side that caused it) and the stored files are deleted. Not part of the
 //! suite (minutes, needs FastDFS); run on a quiet machine with
 //! `FDFS_E2E_NET=127.0.14 cargo test --release --test bench_upload -- --ignored --nocapture`
 //! (with `TMPDIR=/dev/shm` the storages write to memory: what the HTTP
-//! layer costs without the disk's noise). Every stored file is deleted
-//! after its repetition.
+//! layer costs without the disk's noise).
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
@@ -33,7 +36,7 @@ use tokio::net::TcpStream;
 const KEY: &str = "bench-upload-key-0123456789";
 const CONC: usize = 8;
 /// Repetitions per side (interleaved, order alternating).
-const REPS: usize = 3;
+const REPS: usize = 7;
 
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
@@ -44,16 +47,31 @@ fn median(v: &[f64]) -> f64 {
 /// Stored file IDs (`group/remote`), deleted after each repetition.
 type Ids = Arc<std::sync::Mutex<Vec<String>>>;
 
-async fn put(addr: SocketAddr, data: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
+/// Idle keep-alive connections to the node, as an HTTP client keeps them.
+type Conns = Arc<std::sync::Mutex<Vec<TcpStream>>>;
+
+/// Bytes a client hands to the socket at once, on both sides.
+const PIECE: usize = 256 * 1024;
+
+/// One raw `PUT` on a pooled keep-alive connection (a new one when none
+/// is idle), the body written in `PIECE`s; the stored file ID.
+async fn put(addr: SocketAddr, conns: &Conns, data: &[u8]) -> String {
+    let pooled = conns.lock().unwrap().pop();
+    let mut s = match pooled {
+        Some(s) => s,
+        None => TcpStream::connect(addr).await.unwrap(),
+    };
     let head = format!(
-        "PUT /api/upload/b.bin HTTP/1.1\r\nHost: {addr}\r\nX-Fdfs-App-Id: bench\r\nX-Fdfs-App-Key: {KEY}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "PUT /api/upload/b.bin HTTP/1.1\r\nHost: {addr}\r\nX-Fdfs-App-Id: bench\r\nX-Fdfs-App-Key: {KEY}\r\nContent-Length: {}\r\n\r\n",
         data.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(data).await.unwrap();
+    for piece in data.chunks(PIECE) {
+        s.write_all(piece).await.unwrap();
+    }
     let r = support::read_response(&mut s, false).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    conns.lock().unwrap().push(s);
     let j: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     j["file_id"].as_str().unwrap().to_owned()
 }
@@ -76,10 +94,10 @@ async fn direct(trackers: &TrackerClient, data: &Bytes) -> String {
     let t = trackers.query_store(None).await.unwrap();
     let addr: SocketAddr = format!("{}:{}", t.ip, t.port).parse().unwrap();
     let head = upload_head(false, t.store_path_index, data.len() as u64, "bin").unwrap();
-    // The same 256 KiB pieces a client's body arrives in.
+    // The same pieces the API side writes.
     let chunks: Vec<std::io::Result<Bytes>> = (0..data.len())
-        .step_by(256 * 1024)
-        .map(|i| Ok(data.slice(i..(i + 256 * 1024).min(data.len()))))
+        .step_by(PIECE)
+        .map(|i| Ok(data.slice(i..(i + PIECE).min(data.len()))))
         .collect();
     let mut src = futures_util::stream::iter(chunks);
     let (group, remote) = StorageClient::upload(
@@ -162,6 +180,19 @@ fn cpu_by_name() -> [f64; 4] {
     out
 }
 
+/// Waits (at most 20 s) until the storages are idle, their replication
+/// to each other done: not one CPU tick (10 ms) in 200 ms.
+async fn quiesce() {
+    for _ in 0..100 {
+        let before = cpu_by_name()[1];
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if cpu_by_name()[1] - before < 0.005 {
+            return;
+        }
+    }
+    panic!("the storages did not go idle within 20 s");
+}
+
 fn status_kb(pid: u32, key: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -193,39 +224,45 @@ async fn upload_api_vs_storage_protocol() {
     );
     println!("|---|---:|---:|---:|---:|---|---:|---:|");
     let mut cpus = Vec::new();
-    for (size, n) in [(1usize << 20, 400usize), (64 << 20, 16)] {
+    for (size, n) in [(1usize << 20, 800usize), (64 << 20, 24)] {
         let data = Bytes::from(bytes(size, 7));
         let mb = (size * n) as f64 / 1e6;
         // Warm-up, then the baseline RSS and a reset of the peak.
-        let warm = put(a, &data[..1024]).await;
+        let conns: Conns = Arc::default();
+        let warm = put(a, &conns, &data[..1024]).await;
         let ids: Ids = Arc::new(std::sync::Mutex::new(vec![warm]));
         delete_all(&trackers, &ids).await;
         let base = status_kb(pid, "VmRSS:");
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
         let mut hwm = 0;
-        // Both sides interleaved, the order alternating, REPS times; the
-        // medians are compared (one run each is within the disk's noise).
+        // A warm-up round of each side at full concurrency (not counted),
+        // then both sides interleaved, the order alternating, REPS times;
+        // the medians are compared (one run each is within the noise).
         let (mut apis, mut dirs) = (Vec::new(), Vec::new());
         // CPU seconds per GB stored, by process, per side.
         let mut cpu = [[0.0f64; 4]; 2];
-        for rep in 0..REPS {
+        for rep in 0..=REPS {
+            let warm = rep == 0;
+            let count = if warm { 2 * CONC } else { n };
             for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
-                let (d, kept) = (data.clone(), ids.clone());
+                let (d, kept, c) = (data.clone(), ids.clone(), conns.clone());
                 let before = cpu_by_name();
                 if side == 0 {
-                    let secs = run(n, move || {
-                        let (d, kept) = (d.clone(), kept.clone());
+                    let secs = run(count, move || {
+                        let (d, kept, c) = (d.clone(), kept.clone(), c.clone());
                         async move {
-                            let id = put(a, &d).await;
+                            let id = put(a, &c, &d).await;
                             kept.lock().unwrap().push(id);
                         }
                     })
                     .await;
                     hwm = hwm.max(status_kb(pid, "VmHWM:"));
-                    apis.push(mb / secs);
+                    if !warm {
+                        apis.push(mb / secs);
+                    }
                 } else {
                     let t2 = trackers.clone();
-                    let secs = run(n, move || {
+                    let secs = run(count, move || {
                         let (t, d, kept) = (t2.clone(), d.clone(), kept.clone());
                         async move {
                             let id = direct(&t, &d).await;
@@ -233,13 +270,22 @@ async fn upload_api_vs_storage_protocol() {
                         }
                     })
                     .await;
-                    dirs.push(mb / secs);
+                    if !warm {
+                        dirs.push(mb / secs);
+                    }
                 }
+                // This side's replication, counted with it, then its
+                // deletions, before the other side starts.
+                quiesce().await;
                 let after = cpu_by_name();
                 for k in 0..4 {
+                    if warm {
+                        break;
+                    }
                     cpu[side][k] += (after[k] - before[k]) / (mb / 1000.0) / REPS as f64;
                 }
                 delete_all(&trackers, &ids).await;
+                quiesce().await;
             }
         }
         let per_rep: Vec<String> = apis

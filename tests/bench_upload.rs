@@ -229,8 +229,8 @@ async fn upload_api_vs_storage_protocol() {
         let mb = (size * n) as f64 / 1e6;
         // Warm-up, then the baseline RSS and a reset of the peak.
         let conns: Conns = Arc::default();
-        let warm = put(a, &conns, &data[..1024]).await;
-        let ids: Ids = Arc::new(std::sync::Mutex::new(vec![warm]));
+        let first = put(a, &conns, &data[..1024]).await;
+        let ids: Ids = Arc::new(std::sync::Mutex::new(vec![first]));
         delete_all(&trackers, &ids).await;
         let base = status_kb(pid, "VmRSS:");
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -277,12 +277,11 @@ async fn upload_api_vs_storage_protocol() {
                 // This side's replication, counted with it, then its
                 // deletions, before the other side starts.
                 quiesce().await;
-                let after = cpu_by_name();
-                for k in 0..4 {
-                    if warm {
-                        break;
+                if !warm {
+                    let after = cpu_by_name();
+                    for k in 0..4 {
+                        cpu[side][k] += (after[k] - before[k]) / (mb / 1000.0) / REPS as f64;
                     }
-                    cpu[side][k] += (after[k] - before[k]) / (mb / 1000.0) / REPS as f64;
                 }
                 delete_all(&trackers, &ids).await;
                 quiesce().await;
